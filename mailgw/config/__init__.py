@@ -1,0 +1,5 @@
+"""Configuration: schema, YAML loader with file:line errors, embedded defaults."""
+
+from mailgw.config.schema import Config, LimitsConfig, ListenerConfig, TlsConfig
+
+__all__ = ["Config", "LimitsConfig", "ListenerConfig", "TlsConfig"]
