@@ -1,0 +1,340 @@
+"""POP3 listener: the asyncio adapter around ``mailgw.protocols.pop3``.
+
+Theory of operation
+-------------------
+One coroutine per connection feeds bytes into a ``Pop3Connection`` and acts
+on its events; the core decides every reply and its order, the adapter only
+does I/O:
+
+* ``Authenticate`` -> the shared ``Authenticator`` (password hash in a worker
+  thread, per-IP failure delay), then the exclusive maildrop lock (RFC 1939
+  section 8; a second session gets ``-ERR [IN-USE]``, RFC 2449 section 8.1.2)
+  and a scan of INBOX giving sizes and UIDLs.  UIDL is Dovecot's default
+  ``%08Xu%08Xv`` (UID, UIDVALIDITY), stable across sessions and restarts.
+* ``StartTls`` -> if any plaintext byte is buffered behind STLS, the
+  connection is closed instead of upgraded (RFC 2595 section 4; the
+  CVE-2011-0411 class).  Otherwise ``+OK`` then the TLS handshake.
+* ``Retr``/``Top`` -> the message is read in a worker thread and streamed
+  through the core's byte-stuffing; stored files with bare LF are sent with
+  CRLF (RFC 1939 section 3), and STAT/LIST/RETR count them that way (the
+  Maildir ``W=`` size, computed from the file when the name lacks it;
+  RFC 1939 section 11).  A message that vanished gets ``-ERR``.
+* ``Update`` (QUIT in TRANSACTION) -> the marked messages are expunged, and
+  only then ``+OK`` (RFC 1939 section 6).  A dropped connection never
+  deletes anything.
+* Idle for ``limits.pop3_idle_timeout`` seconds (at least 10 minutes by
+  default, RFC 1939 section 3) -> the connection is closed without UPDATE.
+  The same limit bounds a client that stops reading a reply.
+* ``Close`` (too many bad commands) -> its ``-ERR`` is sent, then the
+  connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from mailgw.config.schema import ListenerConfig
+from mailgw.errors import StoreError
+from mailgw.protocols.pop3 import events as ev
+from mailgw.protocols.pop3.connection import Pop3Connection
+from mailgw.servers.context import ServerContext
+from mailgw.store import Folder, MessageInfo
+from mailgw.store.filenames import base_sizes, split_filename, virtual_size
+
+log = logging.getLogger("mailgw.pop3")
+
+READ_SIZE = 65536
+CHUNK = 1 << 20
+
+
+def uidl(info: MessageInfo, uidvalidity: int) -> str:
+    return f"{info.uid:08X}{uidvalidity:08X}"
+
+
+def to_crlf(chunk: bytes, pending_cr: bool) -> tuple[bytes, bool]:
+    """Turn bare LF into CRLF across chunk boundaries.
+
+    ``pending_cr`` says the previous chunk ended in CR.  Files mailgw writes
+    are CRLF already, so the common case is one ``count`` and no copy.
+    """
+    if chunk.count(b"\n") == chunk.count(b"\r\n") + (1 if pending_cr and chunk[:1] == b"\n" else 0):
+        return chunk, chunk.endswith(b"\r")
+    out = bytearray()
+    prev_cr = pending_cr
+    for byte in chunk:
+        if byte == 0x0A and not prev_cr:
+            out += b"\r"
+        out.append(byte)
+        prev_cr = byte == 0x0D
+    return bytes(out), prev_cr
+
+
+def _read_message(folder: Folder, info: MessageInfo) -> bytes:
+    with _open_message(folder, info) as f:
+        return f.read()
+
+
+def _open_message(folder: Folder, info: MessageInfo) -> BinaryIO:
+    """Open a message of the maildrop (blocking); OSError if it is gone.
+
+    Another client (IMAP) may have renamed the file since login (flag change,
+    ``new/`` -> ``cur/``): the UID finds it again.
+    """
+    try:
+        return open(info.path, "rb")
+    except FileNotFoundError:
+        for current in folder.messages():
+            if current.uid == info.uid:
+                return open(current.path, "rb")
+        raise
+
+
+def pop3_size(info: MessageInfo) -> int:
+    """The size a POP3 client sees: every bare LF counted as CRLF (blocking).
+
+    Maildir names written by mailgw and Dovecot carry it as ``W=``; trusted
+    only when ``S=`` matches the file, otherwise the file is read.
+    """
+    size, vsize = base_sizes(split_filename(info.path.name)[0])
+    if vsize is not None and size == info.size:
+        return vsize
+    try:
+        total, pending_cr = 0, False
+        with open(info.path, "rb") as f:  # chunked: the file may be large
+            while chunk := f.read(CHUNK):
+                total += virtual_size(chunk) - (1 if pending_cr and chunk[:1] == b"\n" else 0)
+                pending_cr = chunk.endswith(b"\r")
+        return total
+    except OSError:
+        return info.size  # vanished meanwhile: RETR will say so
+
+
+class Pop3Session:
+    def __init__(
+        self,
+        listener: ListenerConfig,
+        ctx: ServerContext,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.listener = listener
+        self.ctx = ctx
+        self.reader = reader
+        self.writer = writer
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        self.peer_ip: str = peer[0]
+        self.user: str | None = None
+        self.locked: str | None = None  # the maildrop lock this session holds
+        self.folder: Folder | None = None
+        self.messages: Sequence[MessageInfo] = ()
+        limits = ctx.config.limits
+        self.idle_timeout = limits.pop3_idle_timeout
+        tls_ok = ctx.tls is not None
+        self.conn = Pop3Connection(
+            hostname=ctx.config.hostname,
+            tls_active=listener.tls == "implicit",
+            stls_available=listener.tls == "starttls" and tls_ok,
+            plaintext_auth_allowed=listener.trusted,
+            max_line=limits.pop3_line_length,
+            max_bad_commands=limits.bad_commands,
+        )
+
+    async def _write(self, data: bytes) -> None:
+        self.writer.write(data)
+        if self.writer.transport.get_write_buffer_size():
+            # a client that stops reading is idle too (raises TimeoutError)
+            await asyncio.wait_for(self.writer.drain(), timeout=self.idle_timeout)
+
+    async def run(self) -> None:
+        log.info("connect from %s on %s", self.peer_ip, self.listener.name)
+        try:
+            await self._write(self.conn.greeting())
+            await self._loop()
+        except (OSError, asyncio.IncompleteReadError) as exc:  # ssl.SSLError is an OSError
+            log.info("connection from %s lost: %s", self.peer_ip, exc)
+        except TimeoutError:
+            log.info("client %s stopped reading: closing", self.peer_ip)
+        finally:
+            self._unlock()
+            self.writer.close()
+            log.info("disconnect %s user=%s", self.peer_ip, self.user or "-")
+
+    def _unlock(self) -> None:
+        if self.locked is not None:
+            self.ctx.maildrop_locks.discard(self.locked)
+            self.locked = None
+            self.folder = None
+
+    async def _loop(self) -> None:
+        conn = self.conn
+        while True:
+            event = conn.next_event()
+            if event is ev.NEED_DATA:
+                try:
+                    data = await asyncio.wait_for(
+                        self.reader.read(READ_SIZE), timeout=self.idle_timeout
+                    )
+                except TimeoutError:
+                    log.info("idle timeout for %s", self.peer_ip)
+                    await self._write(b"-ERR Autologout; idle for too long\r\n")
+                    return
+                conn.receive_data(data)
+            elif event is ev.PAUSED:  # the core waits for an answer we already gave: a bug
+                raise RuntimeError("POP3 core paused with no pending event")
+            elif isinstance(event, ev.SendData):
+                await self._write(event.data)
+            elif isinstance(event, ev.Authenticate):
+                await self._authenticate(event)
+            elif isinstance(event, ev.StartTls):
+                if not await self._starttls():
+                    return
+            elif isinstance(event, ev.Retr):
+                await self._retr(event.index)
+            elif isinstance(event, ev.Top):
+                await self._top(event.index, event.lines)
+            elif isinstance(event, ev.Update):
+                await self._update(event.deleted)
+                return
+            elif isinstance(event, ev.Quit):
+                await self._write(conn.quit_ok())
+                return
+            elif isinstance(event, ev.ConnectionClosed):
+                return
+            elif isinstance(event, ev.Close):
+                log.info("closing %s: %s", self.peer_ip, event.reason)
+                await self._write(event.data)
+                return
+            else:  # pragma: no cover - a new event type without a branch
+                raise RuntimeError(f"unhandled POP3 event {event!r}")
+
+    async def _authenticate(self, event: ev.Authenticate) -> None:
+        ctx = self.ctx
+        user = await ctx.authenticator.authenticate(
+            event.username, event.password, self.peer_ip, authzid=event.authzid
+        )
+        if user is None:
+            log.info("auth failed for %r from %s", event.username, self.peer_ip)
+            await self._write(self.conn.auth_failed())
+            return
+        if user in ctx.maildrop_locks:
+            log.info("maildrop of %s in use; refused %s", user, self.peer_ip)
+            await self._write(self.conn.auth_in_use())
+            return
+        ctx.maildrop_locks.add(user)
+        self.locked = user  # released in run()'s finally, even if cancelled below
+        try:
+            folder, messages, sizes = await asyncio.to_thread(self._open_maildrop, user)
+        except (StoreError, OSError) as exc:
+            self._unlock()
+            log.error("cannot open maildrop of %s: %s", user, exc)
+            await self._write(self.conn.auth_failed("[SYS/TEMP] Cannot open the maildrop."))
+            return
+        self.user, self.folder, self.messages = user, folder, messages
+        log.info("login %s from %s (%d messages)", user, self.peer_ip, len(messages))
+        drop = [
+            (size, uidl(m, folder.uidvalidity)) for m, size in zip(messages, sizes, strict=True)
+        ]
+        await self._write(self.conn.auth_ok(drop))
+
+    def _open_maildrop(self, user: str) -> tuple[Folder, list[MessageInfo], list[int]]:
+        account = self.ctx.store.account(user)
+        account.ensure()
+        folder = account.folder("INBOX")
+        messages = folder.messages()
+        return folder, messages, [pop3_size(m) for m in messages]
+
+    async def _starttls(self) -> bool:
+        buffered = len(getattr(self.reader, "_buffer", b""))
+        if self.conn.has_buffered_data() or buffered:
+            log.warning("plaintext pipelined after STLS from %s: closing", self.peer_ip)
+            return False
+        assert self.ctx.tls is not None
+        # Stop reading before the +OK: the ClientHello that follows it must
+        # reach the TLS layer, not this plaintext StreamReader (any await
+        # between here and start_tls() could otherwise read it).
+        transport = self.writer.transport
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()
+        await self._write(self.conn.starttls_ok())
+        try:
+            await self.writer.start_tls(self.ctx.tls.context)
+        except (TimeoutError, OSError) as exc:
+            log.info("TLS handshake with %s failed: %s", self.peer_ip, exc)
+            return False
+        self.conn.tls_started()
+        return True
+
+    async def _retr(self, index: int) -> None:
+        assert self.folder is not None
+        info = self.messages[index]
+        try:
+            f = await asyncio.to_thread(_open_message, self.folder, info)
+        except (OSError, StoreError) as exc:  # expunged by another client (IMAP) meanwhile
+            log.warning("RETR of %s for %s failed: %s", info.key, self.user, exc)
+            await self._write(self.conn.retr_failed())
+            return
+        try:
+            # streamed one chunk at a time: memory stays bounded and drain()
+            # applies backpressure; the size is the CRLF size LIST announced
+            await self._write(self.conn.retr_start())
+            pending_cr = False
+            while chunk := await asyncio.to_thread(f.read, CHUNK):
+                data, pending_cr = to_crlf(chunk, pending_cr)
+                await self._write(self.conn.body(data))
+            await self._write(self.conn.body_end())
+        finally:
+            f.close()
+
+    async def _top(self, index: int, lines: int) -> None:
+        assert self.folder is not None
+        info = self.messages[index]
+        try:
+            raw = await asyncio.to_thread(_read_message, self.folder, info)
+        except (OSError, StoreError) as exc:
+            log.warning("TOP of %s for %s failed: %s", info.key, self.user, exc)
+            await self._write(self.conn.retr_failed())
+            return
+        data, _ = to_crlf(raw, False)
+        await self._write(self.conn.top(data, lines))
+
+    async def _update(self, deleted: Sequence[int]) -> None:
+        folder = self.folder
+        assert folder is not None
+        uids = [self.messages[i].uid for i in deleted]
+        token = object()
+        self.ctx.active.add(token)
+        try:
+            if uids:
+                await asyncio.to_thread(folder.expunge, uids)
+        except (StoreError, OSError) as exc:
+            log.error("UPDATE failed for %s: %s", self.user, exc)
+            self._unlock()
+            await self._write(self.conn.update_done(False, "Some deleted messages not removed"))
+            return
+        finally:
+            self.ctx.active.discard(token)
+        log.info("logout %s: %d deleted", self.user, len(uids))
+        # the maildrop is free before the client hears +OK: it may log in again at once
+        self._unlock()
+        await self._write(self.conn.update_done(True, "Logging out."))
+
+
+async def start_pop3_listener(listener: ListenerConfig, ctx: ServerContext) -> asyncio.Server:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        transport = writer.transport
+        ctx.connections.add(transport)
+        try:
+            await Pop3Session(listener, ctx, reader, writer).run()
+        finally:
+            ctx.connections.discard(transport)
+
+    ssl_ctx = None
+    if listener.tls == "implicit":
+        assert ctx.tls is not None
+        ssl_ctx = ctx.tls.context
+    return await asyncio.start_server(
+        handle, listener.address, listener.port, ssl=ssl_ctx, limit=READ_SIZE * 2
+    )
