@@ -51,7 +51,7 @@ CHUNK = 1 << 20
 
 
 def uidl(info: MessageInfo, uidvalidity: int) -> str:
-    return f"{info.uid:08X}{uidvalidity:08X}"
+    return f"{info.uid:08x}{uidvalidity:08x}"  # Dovecot prints %08X in lower case
 
 
 def to_crlf(chunk: bytes, pending_cr: bool) -> tuple[bytes, bool]:

@@ -132,7 +132,7 @@ def test_stat_list_uidl_retr_byte_for_byte(pop3: Pop3Harness) -> None:
     )
     assert raw.cmd(b"LIST 3") == b"+OK 3 %d\r\n" % len(EIGHT_BIT)
     _, uidls = raw.multi(b"UIDL")
-    expected = [f"{i.uid:08X}{folder.uidvalidity:08X}".encode() for i in infos]
+    expected = [f"{i.uid:08x}{folder.uidvalidity:08x}".encode() for i in infos]
     assert uidls == b"".join(b"%d %s\r\n" % (n, u) for n, u in enumerate(expected, 1)) + b".\r\n"
     assert raw.cmd(b"UIDL 2") == b"+OK 2 " + expected[1] + b"\r\n"
 
@@ -352,7 +352,7 @@ def test_uidls_stable_across_sessions_and_restart(pop3: Pop3Harness) -> None:
     first = _uidls(pop3, port)
     folder = Store(pop3.ctx.config.mail_root).account("alice").folder("INBOX")
     infos = folder.messages()
-    assert first == [f"{i.uid:08X}{folder.uidvalidity:08X}".encode() for i in infos]
+    assert first == [f"{i.uid:08x}{folder.uidvalidity:08x}".encode() for i in infos]
     assert len(set(first)) == 3
     assert _uidls(pop3, port) == first
     # a new message gets a new UIDL, the others keep theirs
