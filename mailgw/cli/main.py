@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         raise
     except OSError as exc:  # an I/O failure not wrapped by a service
         typer.echo(f"mailgw: error: {exc}", err=True)
-        sys.exit(1 if exc.errno is None else 1)
+        sys.exit(1)
 
 
 __all__ = ["EPILOG", "EXIT_USAGE", "CliState", "app", "main"]

@@ -73,8 +73,7 @@ class MailServer:
                 await self.close()
                 why = "address already in use" if exc.errno == errno.EADDRINUSE else str(exc)
                 raise NetworkError(
-                    f"cannot listen on {listener.address}:{listener.port} "
-                    f"({listener.name}): {why}"
+                    f"cannot listen on {listener.address}:{listener.port} ({listener.name}): {why}"
                 ) from exc
             self._servers.append(server)
             for sock in server.sockets:
