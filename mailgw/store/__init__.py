@@ -5,8 +5,23 @@ on-disk layout is Dovecot 2.3's Maildir++ so that Dovecot can serve a mailgw
 data directory as is.  See docs/contracts.md, section "mailgw.store".
 """
 
-from mailgw.store.account import Account
-from mailgw.store.folder import Folder, MessageInfo, TmpMessage
+from mailgw.store.account import SPECIAL_USE, Account, ListEntry
+from mailgw.store.events import ChangeEvent, ChangeHub
+from mailgw.store.folder import FlagUpdate, Folder, MessageInfo, ModifiedSince, StateToken
 from mailgw.store.store import Store
+from mailgw.store.tmpmessage import TmpMessage
 
-__all__ = ["Account", "Folder", "MessageInfo", "Store", "TmpMessage"]
+__all__ = [
+    "SPECIAL_USE",
+    "Account",
+    "ChangeEvent",
+    "ChangeHub",
+    "FlagUpdate",
+    "Folder",
+    "ListEntry",
+    "MessageInfo",
+    "ModifiedSince",
+    "StateToken",
+    "Store",
+    "TmpMessage",
+]

@@ -11,6 +11,10 @@ Theory of operation:
   each into ``new/`` and fsyncs each ``new/``.  All of it happens before it
   returns; on any failure every file it made is removed and StoreError is
   raised.  A (user, folder) pair given twice is delivered once.
+* ``Store.changes`` is the :class:`~mailgw.store.events.ChangeHub` shared by
+  every Account and Folder of this Store: IMAP sessions subscribe to it;
+  ``deliver_many`` publishes one ``new`` event per folder once all copies
+  are durable.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import threading
 from pathlib import Path
 
 from mailgw.errors import StoreError
+from mailgw.store import events as ev
 from mailgw.store import filenames as fn
 from mailgw.store.account import Account
 from mailgw.store.folder import Folder
@@ -36,6 +41,7 @@ class Store:
         self.mail_root = Path(mail_root)
         self._accounts: dict[str, Account] = {}
         self._lock = threading.Lock()
+        self.changes = ev.ChangeHub()
 
     def __repr__(self) -> str:
         return f"Store({str(self.mail_root)!r})"
@@ -46,7 +52,7 @@ class Store:
         with self._lock:
             acct = self._accounts.get(user)
             if acct is None:
-                acct = self._accounts[user] = Account(self.mail_root, user)
+                acct = self._accounts[user] = Account(self.mail_root, user, hub=self.changes)
             return acct
 
     def deliver_many(
@@ -96,6 +102,8 @@ class Store:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
             raise StoreError(f"delivery failed: {exc.strerror or exc}") from exc
+        for folder in folders:
+            folder._publish(ev.NEW, None)
         return [key] * len(targets)
 
 

@@ -15,5 +15,5 @@ def store(tmp_path: Path) -> Store:
 @pytest.fixture
 def acct(store: Store) -> Account:
     a = store.account("alice")
-    a.ensure()
+    a.ensure(special_use=False)  # a bare Maildir; tests/store/test_special_use.py covers the rest
     return a

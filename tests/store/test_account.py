@@ -20,8 +20,8 @@ def mode(path: Path) -> int:
 def test_ensure_creates_maildir_only(store: Store) -> None:
     acct = store.account("bob")
     assert not acct.home.exists()
-    acct.ensure()
-    acct.ensure()  # idempotent
+    acct.ensure(special_use=False)
+    acct.ensure()  # idempotent: an existing Maildir gets no special-use folders
     assert sorted(os.listdir(acct.maildir)) == ["cur", "new", "tmp"]
     for p in (acct.home, acct.maildir, acct.maildir / "cur", acct.maildir / "new"):
         assert mode(p) == 0o700
@@ -31,6 +31,7 @@ def test_ensure_creates_maildir_only(store: Store) -> None:
 def test_inbox_always_exists(store: Store) -> None:
     acct = store.account("carol")
     assert acct.list_folders() == ["INBOX"]
+    acct.ensure(special_use=False)
     assert acct.folder("inbox").name == "INBOX"
     assert (acct.maildir / "new").is_dir()
 

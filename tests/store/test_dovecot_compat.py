@@ -37,7 +37,7 @@ def served() -> Iterator[tuple[Store, Dovecot]]:
     try:
         store = Store(work / "mail")
         acct = store.account(USER)
-        acct.ensure()
+        acct.ensure(special_use=False)
         for name in FOLDERS:
             acct.create_folder(name)
         for name in SUBSCRIBED:

@@ -49,7 +49,10 @@ def test_streaming_write_is_invisible_until_commit(acct: Account) -> None:
         tmp.write(b"\n\r\nline\nbare\r\n")
         assert files(inbox.path / "new") == []
         assert inbox.messages() == []
-        key = tmp.commit(internaldate=1_600_000_000)
+        uid = tmp.commit(internaldate=1_600_000_000)
+        key = tmp.key
+        assert key is not None
+        assert uid == 1 == tmp.uid
     assert files(inbox.path / "tmp") == []
     data = b"Subject: x\r\n\r\nline\nbare\r\n"
     assert key.endswith(f",S={len(data)},W={len(data) + 1}")

@@ -59,7 +59,8 @@ def test_deliver_many_dedupes_targets(store: Store) -> None:
 
 
 def test_deliver_many_all_or_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    store.account("bob").ensure()
+    store.account("alice").ensure(special_use=False)
+    store.account("bob").ensure(special_use=False)
     real_rename = os.rename
     calls = []
 
@@ -76,6 +77,7 @@ def test_deliver_many_all_or_nothing(store: Store, monkeypatch: pytest.MonkeyPat
 
 
 def test_deliver_many_validates_before_writing(store: Store) -> None:
+    store.account("alice").ensure(special_use=False)
     with pytest.raises(FolderNotFound):
         store.deliver_many([("alice", "INBOX"), ("bob", "Missing")], MSG)
     with pytest.raises(InvalidUserName):
