@@ -1,4 +1,4 @@
-"""``mailgw serve``: run the SMTP and POP3 listeners until SIGTERM."""
+"""``mailgw serve``: run the SMTP, POP3 and IMAP listeners until SIGTERM."""
 
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ def _setup_logging(level: str, verbosity: int) -> None:
 
 
 def serve(ctx: typer.Context) -> None:
-    """Run every configured listener (SMTP, submission, POP3) on one event loop.
+    """Run every configured listener (SMTP, submission, POP3, IMAP) on one event loop.
 
     Without --config, embedded defaults are used: data in ./mailgw-data (or
     $MAILGW_DATA), SMTP on 127.0.0.1:2525, submission on 2587, POP3 on 2110,
-    a self-signed certificate made on first start. SIGTERM finishes the
+    IMAP on 2143, a self-signed certificate made on first start. SIGTERM finishes the
     transactions in flight and exits; SIGHUP reloads users and certificates.
     """
     from mailgw.cli.common import load_cli_config

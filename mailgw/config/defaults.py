@@ -19,13 +19,13 @@ DATA_ENV = "MAILGW_DATA"
 DEFAULT_DATA_DIR = "mailgw-data"
 DEFAULT_DOMAINS: tuple[str, ...] = ("localhost",)
 
+IMAP_LISTENER = ListenerConfig("imap", "imap", "127.0.0.1", 2143, "starttls", trusted=True)
 DEFAULT_LISTENERS: tuple[ListenerConfig, ...] = (
     ListenerConfig("smtp", "smtp", "127.0.0.1", 2525, "starttls", trusted=True),
     ListenerConfig("submission", "submission", "127.0.0.1", 2587, "starttls", trusted=True),
     ListenerConfig("pop3", "pop3", "127.0.0.1", 2110, "starttls", trusted=True),
+    IMAP_LISTENER,
 )
-# Appended to DEFAULT_LISTENERS once the IMAP server lands.
-IMAP_LISTENER = ListenerConfig("imap", "imap", "127.0.0.1", 2143, "starttls", trusted=True)
 
 
 def default_data_dir() -> Path:

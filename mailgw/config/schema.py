@@ -55,6 +55,9 @@ class LimitsConfig:
     bad_commands: int = 20  # errors before the connection is closed
     pop3_idle_timeout: int = 600  # seconds; RFC 1939 section 3 asks for 10 minutes at least
     smtp_idle_timeout: int = 300  # RFC 5321 4.5.3.2.7
+    imap_idle_timeout: int = 1800  # seconds, IDLE included; RFC 3501 5.4: 30 minutes at least
+    imap_line_length: int = 65536  # command line after login, bytes (8 KiB before login)
+    imap_literal_size: int = 65536  # literals other than APPEND messages, bytes
     auth_failure_delay: float = 1.0  # first failure delay, doubling per failure
     auth_failure_max_delay: float = 30.0
     auth_failure_window: int = 900  # seconds after which an address's failures are forgotten

@@ -60,6 +60,10 @@ class MailServer:
             from mailgw.servers.pop3 import start_pop3_listener
 
             return await start_pop3_listener(listener, self.ctx)
+        if listener.protocol == "imap":
+            from mailgw.servers.imap import start_imap_listener
+
+            return await start_imap_listener(listener, self.ctx)
         raise ConfigError(
             f"protocol {listener.protocol!r} is not served by this version of mailgw",
             key=f"listeners.{listener.name}.protocol",

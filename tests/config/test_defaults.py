@@ -31,6 +31,7 @@ def test_defaults_without_environment(tmp_path: Path, monkeypatch: pytest.Monkey
         ListenerConfig("smtp", "smtp", "127.0.0.1", 2525, "starttls", True),
         ListenerConfig("submission", "submission", "127.0.0.1", 2587, "starttls", True),
         ListenerConfig("pop3", "pop3", "127.0.0.1", 2110, "starttls", True),
+        ListenerConfig("imap", "imap", "127.0.0.1", 2143, "starttls", True),
     )
     assert config.relay_networks == ()
 
