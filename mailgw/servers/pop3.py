@@ -14,11 +14,13 @@ does I/O:
 * ``StartTls`` -> if any plaintext byte is buffered behind STLS, the
   connection is closed instead of upgraded (RFC 2595 section 4; the
   CVE-2011-0411 class).  Otherwise ``+OK`` then the TLS handshake.
-* ``Retr``/``Top`` -> the message is read in a worker thread and streamed
-  through the core's byte-stuffing; stored files with bare LF are sent with
-  CRLF (RFC 1939 section 3), and STAT/LIST/RETR count them that way (the
-  Maildir ``W=`` size, computed from the file when the name lacks it;
-  RFC 1939 section 11).  A message that vanished gets ``-ERR``.
+* ``Retr``/``Top`` -> one worker-thread hop opens and reads the message
+  (closing it too unless it is bigger than ``CHUNK``: those are streamed a
+  chunk per hop, so memory stays bounded) and the reply goes out in one
+  write.  The core byte-stuffs and sends stored bare LF as CRLF (RFC 1939
+  section 3); STAT/LIST/RETR count them that way: the Maildir ``W=`` size,
+  else computed once from the file at login and cached per process (RFC
+  1939 section 11).  A message that vanished gets ``-ERR``.
 * ``Update`` (QUIT in TRANSACTION) -> the marked messages are expunged, and
   only then ``+OK`` (RFC 1939 section 6).  A dropped connection never
   deletes anything.
@@ -54,27 +56,28 @@ def uidl(info: MessageInfo, uidvalidity: int) -> str:
     return f"{info.uid:08x}{uidvalidity:08x}"  # Dovecot prints %08X in lower case
 
 
-def to_crlf(chunk: bytes, pending_cr: bool) -> tuple[bytes, bool]:
-    """Turn bare LF into CRLF across chunk boundaries.
-
-    ``pending_cr`` says the previous chunk ended in CR.  Files mailgw writes
-    are CRLF already, so the common case is one ``count`` and no copy.
-    """
-    if chunk.count(b"\n") == chunk.count(b"\r\n") + (1 if pending_cr and chunk[:1] == b"\n" else 0):
-        return chunk, chunk.endswith(b"\r")
-    out = bytearray()
-    prev_cr = pending_cr
-    for byte in chunk:
-        if byte == 0x0A and not prev_cr:
-            out += b"\r"
-        out.append(byte)
-        prev_cr = byte == 0x0D
-    return bytes(out), prev_cr
-
-
 def _read_message(folder: Folder, info: MessageInfo) -> bytes:
     with _open_message(folder, info) as f:
         return f.read()
+
+
+def _load_message(folder: Folder, info: MessageInfo) -> tuple[bytes, BinaryIO | None]:
+    """The first ``CHUNK`` bytes of a message and, if there is more, the open file.
+
+    One worker-thread hop per RETR: a message up to ``CHUNK`` bytes (nearly
+    all of them) is opened, read and closed here; a bigger one is streamed
+    from the returned file, one chunk per hop, so memory stays bounded.
+    """
+    f = _open_message(folder, info)
+    try:
+        head = f.read(CHUNK)
+        if len(head) < CHUNK:
+            f.close()
+            return head, None
+    except BaseException:
+        f.close()
+        raise
+    return head, f
 
 
 def _open_message(folder: Folder, info: MessageInfo) -> BinaryIO:
@@ -92,24 +95,41 @@ def _open_message(folder: Folder, info: MessageInfo) -> BinaryIO:
         raise
 
 
-def pop3_size(info: MessageInfo) -> int:
-    """The size a POP3 client sees: every bare LF counted as CRLF (blocking).
+_VSIZES: dict[tuple[str, int], int] = {}  # (key, file size) -> size read from the file
+_VSIZES_MAX = 200_000
 
-    Maildir names written by mailgw and Dovecot carry it as ``W=``; trusted
-    only when ``S=`` matches the file, otherwise the file is read.
+
+def pop3_size(info: MessageInfo) -> int:
+    """The size a POP3 client sees: every bare LF counted as CRLF (blocking)."""
+    return pop3_sizes(info)[0]
+
+
+def pop3_sizes(info: MessageInfo) -> tuple[int, bool]:
+    """(POP3 size, known to have no bare LF) of a message (blocking).
+
+    Maildir names written by mailgw and Dovecot carry the size as ``W=``;
+    trusted only when ``S=`` matches the file.  Otherwise the file is read
+    once and the result remembered for this process under the message's key
+    (a Maildir file never changes; its size is part of the cache key too).
+    A file that cannot be read gets its stored size and ``False``.
     """
     size, vsize = base_sizes(split_filename(info.path.name)[0])
-    if vsize is not None and size == info.size:
-        return vsize
+    if vsize is None or size != info.size:
+        vsize = _VSIZES.get((info.key, info.size))
+    if vsize is not None:
+        return vsize, vsize == info.size
     try:
         total, pending_cr = 0, False
         with open(info.path, "rb") as f:  # chunked: the file may be large
             while chunk := f.read(CHUNK):
                 total += virtual_size(chunk) - (1 if pending_cr and chunk[:1] == b"\n" else 0)
                 pending_cr = chunk.endswith(b"\r")
-        return total
     except OSError:
-        return info.size  # vanished meanwhile: RETR will say so
+        return info.size, False  # vanished meanwhile: RETR will say so
+    if len(_VSIZES) >= _VSIZES_MAX:
+        _VSIZES.clear()
+    _VSIZES[(info.key, info.size)] = total
+    return total, total == info.size
 
 
 class Pop3Session:
@@ -130,6 +150,7 @@ class Pop3Session:
         self.locked: str | None = None  # the maildrop lock this session holds
         self.folder: Folder | None = None
         self.messages: Sequence[MessageInfo] = ()
+        self.crlf: Sequence[bool] = ()  # per message: no bare LF (CRLF size == file size)
         limits = ctx.config.limits
         self.idle_timeout = limits.pop3_idle_timeout
         tls_ok = ctx.tls is not None
@@ -143,10 +164,13 @@ class Pop3Session:
         )
 
     async def _write(self, data: bytes) -> None:
-        self.writer.write(data)
-        if self.writer.transport.get_write_buffer_size():
-            # a client that stops reading is idle too (raises TimeoutError)
-            await asyncio.wait_for(self.writer.drain(), timeout=self.idle_timeout)
+        writer = self.writer
+        writer.write(data)
+        if writer.transport.get_write_buffer_size():
+            # a client that stops reading is idle too (raises TimeoutError);
+            # asyncio.timeout(), unlike wait_for(), creates no task per call
+            async with asyncio.timeout(self.idle_timeout):
+                await writer.drain()
 
     async def run(self) -> None:
         log.info("connect from %s on %s", self.peer_ip, self.listener.name)
@@ -174,9 +198,8 @@ class Pop3Session:
             event = conn.next_event()
             if event is ev.NEED_DATA:
                 try:
-                    data = await asyncio.wait_for(
-                        self.reader.read(READ_SIZE), timeout=self.idle_timeout
-                    )
+                    async with asyncio.timeout(self.idle_timeout):
+                        data = await self.reader.read(READ_SIZE)
                 except TimeoutError:
                     log.info("idle timeout for %s", self.peer_ip)
                     await self._write(b"-ERR Autologout; idle for too long\r\n")
@@ -226,25 +249,27 @@ class Pop3Session:
         ctx.maildrop_locks.add(user)
         self.locked = user  # released in run()'s finally, even if cancelled below
         try:
-            folder, messages, sizes = await asyncio.to_thread(self._open_maildrop, user)
+            folder, messages, sizes, crlf = await asyncio.to_thread(self._open_maildrop, user)
         except (StoreError, OSError) as exc:
             self._unlock()
             log.error("cannot open maildrop of %s: %s", user, exc)
             await self._write(self.conn.auth_failed("[SYS/TEMP] Cannot open the maildrop."))
             return
         self.user, self.folder, self.messages = user, folder, messages
+        self.crlf = crlf
         log.info("login %s from %s (%d messages)", user, self.peer_ip, len(messages))
         drop = [
             (size, uidl(m, folder.uidvalidity)) for m, size in zip(messages, sizes, strict=True)
         ]
         await self._write(self.conn.auth_ok(drop))
 
-    def _open_maildrop(self, user: str) -> tuple[Folder, list[MessageInfo], list[int]]:
+    def _open_maildrop(self, user: str) -> tuple[Folder, list[MessageInfo], list[int], list[bool]]:
         account = self.ctx.store.account(user)
         account.ensure()
         folder = account.folder("INBOX")
         messages = folder.messages()
-        return folder, messages, [pop3_size(m) for m in messages]
+        pairs = [pop3_sizes(m) for m in messages]
+        return folder, messages, [p[0] for p in pairs], [p[1] for p in pairs]
 
     async def _starttls(self) -> bool:
         buffered = len(getattr(self.reader, "_buffer", b""))
@@ -270,21 +295,27 @@ class Pop3Session:
     async def _retr(self, index: int) -> None:
         assert self.folder is not None
         info = self.messages[index]
+        conn = self.conn
         try:
-            f = await asyncio.to_thread(_open_message, self.folder, info)
+            head, f = await asyncio.to_thread(_load_message, self.folder, info)
         except (OSError, StoreError) as exc:  # expunged by another client (IMAP) meanwhile
             log.warning("RETR of %s for %s failed: %s", info.key, self.user, exc)
-            await self._write(self.conn.retr_failed())
+            await self._write(conn.retr_failed())
+            return
+        # the core byte-stuffs and turns bare LF into CRLF (the scan for one is
+        # skipped when the sizes showed none); +OK has the size LIST announced
+        start = conn.retr_start(crlf=self.crlf[index])
+        if f is None:  # the whole message in hand: one write
+            await self._write(b"".join((start, conn.body(head), conn.body_end())))
             return
         try:
-            # streamed one chunk at a time: memory stays bounded and drain()
-            # applies backpressure; the size is the CRLF size LIST announced
-            await self._write(self.conn.retr_start())
-            pending_cr = False
+            # a big one: one chunk at a time, memory stays bounded and drain()
+            # applies backpressure
+            await self._write(start)
+            await self._write(conn.body(head))
             while chunk := await asyncio.to_thread(f.read, CHUNK):
-                data, pending_cr = to_crlf(chunk, pending_cr)
-                await self._write(self.conn.body(data))
-            await self._write(self.conn.body_end())
+                await self._write(conn.body(chunk))
+            await self._write(conn.body_end())
         finally:
             f.close()
 
@@ -297,8 +328,7 @@ class Pop3Session:
             log.warning("TOP of %s for %s failed: %s", info.key, self.user, exc)
             await self._write(self.conn.retr_failed())
             return
-        data, _ = to_crlf(raw, False)
-        await self._write(self.conn.top(data, lines))
+        await self._write(self.conn.top(raw, lines))  # the core converts bare LF too
 
     async def _update(self, deleted: Sequence[int]) -> None:
         folder = self.folder

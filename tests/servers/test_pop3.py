@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mailgw.servers.pop3 import CHUNK, pop3_size, to_crlf
+from mailgw.protocols.pop3.dotstuff import DotStuffer
+from mailgw.servers.pop3 import CHUNK, pop3_size
 from mailgw.store import MessageInfo, Store
 from tests.servers.conftest import USERS
 from tests.servers.pop3_fixtures import Pop3Harness, crlf, pop3_fixture, stuffed  # noqa: F401
@@ -180,11 +181,11 @@ def test_unterminated_last_line_is_terminated(pop3: Pop3Harness) -> None:
 
 
 @pytest.mark.parametrize("split", [1, 7, 65535, 65536])
-def test_to_crlf_across_chunks(split: int) -> None:
-    data = (b"a\r\nb\nc\r\r\n" * 20000)[: 65536 * 2]
-    first, cr = to_crlf(data[:split], False)
-    second, _ = to_crlf(data[split:], cr)
-    assert first + second == crlf(data)
+def test_bare_lf_and_stuffing_across_chunks(split: int) -> None:
+    data = b"a\r\nb\n.c\r\r\n.\n" * 10000  # 150000 bytes
+    stuffer = DotStuffer()
+    wire = stuffer.feed(data[:split]) + stuffer.feed(data[split:]) + stuffer.end()
+    assert wire == stuffed(crlf(data))
 
 
 @pytest.mark.parametrize("named", [True, False])

@@ -398,15 +398,20 @@ class Pop3Connection:
         self._sasl = False
         self._pending = None
 
-    def retr_start(self, size: int | None = None) -> bytes:
-        """Begin the RETR reply; ``size`` defaults to the maildrop's size."""
+    def retr_start(self, size: int | None = None, *, crlf: bool = False) -> bytes:
+        """Begin the RETR reply; ``size`` defaults to the maildrop's size.
+
+        ``crlf=True``: the application vouches that the message has no bare
+        LF (its CRLF size equals its stored size), so ``body()`` skips the scan
+        for one.  Without it a bare LF is sent as CRLF.
+        """
         self._answer(_Pending.RETR)
         if size is None:
             size = self._drop().size(self._retr_index)
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise LocalProtocolError(f"invalid size {size!r}")
         self._pending = _Pending.RETR_BODY
-        self._stuffer = DotStuffer()
+        self._stuffer = DotStuffer(crlf=crlf)
         return f"+OK {size} octets\r\n".encode("ascii")
 
     def body(self, chunk: bytes) -> bytes:
