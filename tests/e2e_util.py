@@ -23,6 +23,7 @@ Every address is loopback.
 from __future__ import annotations
 
 import contextlib
+import imaplib
 import os
 import poplib
 import signal
@@ -519,3 +520,43 @@ def require_tool(path: str, package: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true and an interop peer is missing: {reason}")
     pytest.skip(reason)
+
+
+# --- IMAP (appended for the IMAP interop tests) ------------------------------------------------
+
+IMAP_LISTENER = Listener("imap", "imap", "starttls")
+IMAPS_LISTENER = Listener("imaps", "imap", "implicit")
+
+
+def imap_login(
+    port: int,
+    user: str,
+    password: str,
+    ctx: ssl.SSLContext | None,
+    *,
+    implicit: bool = False,
+    timeout: float = 30.0,
+) -> imaplib.IMAP4:
+    """A logged-in IMAP session: STARTTLS first when ``ctx`` is given (or implicit
+    TLS with ``implicit=True``), plaintext LOGIN otherwise (a trusted listener)."""
+    conn: imaplib.IMAP4
+    if implicit:
+        conn = imaplib.IMAP4_SSL(LOOPBACK, port, ssl_context=ctx, timeout=timeout)
+    else:
+        conn = imaplib.IMAP4(LOOPBACK, port, timeout=timeout)
+    try:
+        if ctx is not None and not implicit:
+            conn.starttls(ssl_context=ctx)
+        conn.login(user, password)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.shutdown()
+        raise
+    return conn
+
+
+def imap_ok(result: tuple[str, list[Any]], what: str = "") -> list[Any]:
+    """The data of an imaplib ``(typ, data)`` result; AssertionError unless typ is OK."""
+    typ, data = result
+    assert typ == "OK", f"{what}: {typ} {data!r}"
+    return data
