@@ -19,10 +19,8 @@ first start: it keeps an existing pair and makes one otherwise.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import ipaddress
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mailgw.errors import MailgwError, UsageError
+from mailgw.fsutil import atomic_write
 
 DEFAULT_DAYS = 825
 CERT_NAME = "cert.pem"
@@ -121,35 +120,6 @@ def make_self_signed(hosts: Sequence[str], days: int = DEFAULT_DAYS) -> tuple[by
     return cert_pem, key_pem
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_self_signed(
     out_dir: Path, hosts: Sequence[str], days: int = DEFAULT_DAYS, force: bool = False
 ) -> tuple[Path, Path]:
@@ -164,9 +134,8 @@ def write_self_signed(
     cert_pem, key_pem = make_self_signed(hosts, days)
     try:
         out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_atomic(key_path, key_pem, 0o600)  # key first: a cert never lacks its key
-        _write_atomic(cert_path, cert_pem, 0o644)
-        _fsync_dir(out_dir)
+        atomic_write(key_path, key_pem, 0o600)  # key first: a cert never lacks its key
+        atomic_write(cert_path, cert_pem, 0o644)
     except OSError as exc:
         raise CertError(
             f"cannot write the certificate in {out_dir}: {exc.strerror or exc}"

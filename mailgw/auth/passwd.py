@@ -40,6 +40,7 @@ from pathlib import Path
 
 from mailgw.auth.hashing import dummy_verify, hash_password, split_scheme, verify_password
 from mailgw.errors import AuthError, InvalidUserName, UserExists, UserNotFound
+from mailgw.fsutil import atomic_write
 
 USERNAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 
@@ -227,28 +228,7 @@ class UserDB:
 
     def _write(self) -> None:
         text = "".join(e.render() + "\n" for e in self._entries)
-        directory = self.path.parent
-        tmp = directory / f".{self.path.name}.tmp.{os.getpid()}.{threading.get_ident()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            try:
-                os.fchmod(fd, 0o600)
-                view = memoryview(text.encode("utf-8"))
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        atomic_write(self.path, text.encode("utf-8"), 0o600)
 
 
 __all__ = ["USERNAME_RE", "UserDB", "validate_username"]

@@ -44,6 +44,19 @@ def _userdb(config: Config) -> UserDB:
     return UserDB(config.passwd_path)
 
 
+def _existing_user(ctx: typer.Context, name: str) -> tuple[Config, str, UserDB]:
+    """(config, validated user name, user database); UserNotFound when not there."""
+    from mailgw.auth.passwd import validate_username
+    from mailgw.errors import UserNotFound
+
+    config = common.load_cli_config(ctx)
+    user = validate_username(name)
+    db = _userdb(config)
+    if not db.exists(user):
+        raise UserNotFound(f"no such user: {user}")
+    return config, user, db
+
+
 def _ensure_maildir(config: Config, name: str) -> Path:
     """Create the user's Maildir through the store; returns it."""
     from mailgw.store import Store
@@ -89,14 +102,7 @@ def passwd(
     password_file: PasswordFile = None,
 ) -> None:
     """Set a user's password."""
-    from mailgw.auth.passwd import validate_username
-    from mailgw.errors import UserNotFound
-
-    config = common.load_cli_config(ctx)
-    user = validate_username(name)
-    db = _userdb(config)
-    if not db.exists(user):
-        raise UserNotFound(f"no such user: {user}")
+    _, user, db = _existing_user(ctx, name)
     password = common.read_password(password_file)
     db.set_password(user, password)
     typer.echo(f"password of {user} changed")
@@ -112,14 +118,7 @@ def delete(
     ] = False,
 ) -> None:
     """Delete a user.  Its mail stays on disk unless --purge is given."""
-    from mailgw.auth.passwd import validate_username
-    from mailgw.errors import UserNotFound
-
-    config = common.load_cli_config(ctx)
-    user = validate_username(name)
-    db = _userdb(config)
-    if not db.exists(user):
-        raise UserNotFound(f"no such user: {user}")
+    config, user, db = _existing_user(ctx, name)
     home = _user_home(config, user) if purge else None
     if home is not None:
         root = Path(config.mail_root).resolve()

@@ -1,9 +1,11 @@
 """Durable file operations and Dovecot-style dot-locks.
 
 * Every replacement of a small control file (dovecot-uidlist, dovecot-keywords,
-  subscriptions) writes a temporary file next to it, fsyncs it, renames it
-  over the old one and fsyncs the directory: readers see the old or the new
-  file, never a mix, and the new one survives a crash once we return.
+  subscriptions) goes through :func:`atomic_write` (``mailgw.fsutil``: temp
+  file next to it, fsync, rename over the old one, fsync of the directory):
+  readers see the old or the new file, never a mix, and the new one survives a
+  crash once we return.  ``fsync_dir`` and ``write_all`` are re-exported from
+  ``mailgw.fsutil`` for the store's modules.
 * ``<file>.lock`` dot-locks are created with O_CREAT|O_EXCL, as Dovecot's
   file_dotlock does; a lock older than its stale timeout (120 s for
   dovecot-uidlist, MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT) or held by a dead
@@ -16,49 +18,16 @@ import contextlib
 import errno
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from mailgw.errors import StoreError
+from mailgw.fsutil import atomic_write, fsync_dir, write_all
 
-FILE_MODE = 0o600
+FILE_MODE = 0o600  # atomic_write's default mode too
 DIR_MODE = 0o700
 STALE_TIMEOUT = 120.0
-
-
-def fsync_dir(path: Path | str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file, fsync, rename, fsync(dir)."""
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{threading.get_ident()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
 
 
 def make_dirs(path: Path) -> bool:
@@ -139,3 +108,15 @@ def dotlock(
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise
+
+
+__all__ = [
+    "DIR_MODE",
+    "FILE_MODE",
+    "STALE_TIMEOUT",
+    "atomic_write",
+    "dotlock",
+    "fsync_dir",
+    "make_dirs",
+    "write_all",
+]

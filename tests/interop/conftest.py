@@ -9,70 +9,67 @@
   under ``CI=true``, see ``tests/conftest.py``).
 * ``postfix``: virtual mode, users ``alice`` and ``bob`` at ``peer.test``.
   ``postfix_sink``: sink mode, everything lands in ``postfix_sink.maildir()``.
+* ``certs``: a test CA and a server certificate under ``tmp_path/certs``.
+  ``serve_factory({user: password})`` -> a started ``mailgw serve`` (default
+  listeners, ``certs``) under ``tmp_path/serve`` with those users; stopped at
+  teardown, after printing its log (pytest shows it when the test failed).
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
+from tests.e2e_util import CertFiles, ServeProcess, make_certs
 from tests.interop.peers import (
     DovecotInstance,
+    PeerDaemon,
     PeerUnavailable,
     PostfixInstance,
-    make_peer_dir,
+    peer_workdir,
 )
+
+P = TypeVar("P", bound=PeerDaemon)
 
 
 @pytest.fixture
 def peer_dir() -> Iterator[Path]:
-    path = make_peer_dir()
-    try:
+    with peer_workdir() as path:
         yield path
+
+
+def _started(cls: type[P], what: str) -> Iterator[Callable[..., P]]:
+    """A factory fixture's body: ``make(*args, **kw)`` -> a started ``cls(*args, **kw)``;
+    every instance made is cleaned up at teardown; a missing peer skips the test."""
+    made: list[P] = []
+
+    def make(*args: Any, **kwargs: Any) -> P:
+        try:
+            peer = cls(*args, **kwargs)
+        except PeerUnavailable as exc:
+            pytest.skip(f"{what} unavailable: {exc}")
+        made.append(peer)
+        return peer.start()
+
+    try:
+        yield make
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        for peer in reversed(made):
+            peer.cleanup()
 
 
 @pytest.fixture
 def dovecot_factory() -> Iterator[Callable[..., DovecotInstance]]:
-    started: list[DovecotInstance] = []
-
-    def make(data_dir: Path, passwd_file: Path, **kwargs: Any) -> DovecotInstance:
-        try:
-            dc = DovecotInstance(data_dir, passwd_file, **kwargs)
-        except PeerUnavailable as exc:
-            pytest.skip(f"Dovecot unavailable: {exc}")
-        started.append(dc)
-        return dc.start()
-
-    try:
-        yield make
-    finally:
-        for dc in reversed(started):
-            dc.cleanup()
+    yield from _started(DovecotInstance, "Dovecot")
 
 
 @pytest.fixture
 def postfix_factory() -> Iterator[Callable[..., PostfixInstance]]:
-    started: list[PostfixInstance] = []
-
-    def make(**kwargs: Any) -> PostfixInstance:
-        try:
-            pf = PostfixInstance(**kwargs)
-        except PeerUnavailable as exc:
-            pytest.skip(f"Postfix unavailable: {exc}")
-        started.append(pf)
-        return pf.start()
-
-    try:
-        yield make
-    finally:
-        for pf in reversed(started):
-            pf.cleanup()
+    yield from _started(PostfixInstance, "Postfix")
 
 
 @pytest.fixture
@@ -83,3 +80,22 @@ def postfix(postfix_factory: Callable[..., PostfixInstance]) -> PostfixInstance:
 @pytest.fixture
 def postfix_sink(postfix_factory: Callable[..., PostfixInstance]) -> PostfixInstance:
     return postfix_factory(sink=True)
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> CertFiles:
+    return make_certs(tmp_path / "certs")
+
+
+@pytest.fixture
+def serve_factory(tmp_path: Path, certs: CertFiles) -> Iterator[Callable[..., ServeProcess]]:
+    with contextlib.ExitStack() as stack:
+
+        def make(users: Mapping[str, str]) -> ServeProcess:
+            proc = stack.enter_context(ServeProcess(tmp_path / "serve", certs=certs))
+            stack.callback(lambda: print(proc.log()))  # runs before the stop
+            for user, password in users.items():
+                proc.add_user(user, password)
+            return proc
+
+        yield make

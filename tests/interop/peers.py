@@ -40,6 +40,12 @@ Postfix
     Maildir; ``virtual_alias_domains`` is empty and
     ``smtpd_reject_unlisted_recipient = no``, see /work/shared/PEERS.md).
 
+Both launchers share :class:`PeerDaemon`: start in up to ``START_ATTEMPTS`` attempts
+(fresh ports each time), stop with a bounded wait then SIGKILL, ``cleanup`` and
+the context manager.  For a store without a mailgw ``users.passwd``,
+:meth:`DovecotInstance.with_plain_users` writes a ``{PLAIN}`` passwd-file itself;
+:func:`peer_workdir` is :func:`make_peer_dir` removed at the end of a block.
+
 A missing binary raises :class:`PeerUnavailable`; the fixtures turn it into
 ``pytest.skip(reason)``, which ``tests/conftest.py`` turns into a failure
 under ``CI=true``.
@@ -57,10 +63,10 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 LOOPBACK = "127.0.0.1"
 DOVECOT = "/usr/sbin/dovecot"
@@ -107,6 +113,22 @@ def make_peer_dir(prefix: str = "mailgw-peer-") -> Path:
     """A new directory (0755) that the peers' unprivileged processes can traverse."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
+    return path
+
+
+@contextlib.contextmanager
+def peer_workdir(prefix: str = "mailgw-peer-") -> Iterator[Path]:
+    """:func:`make_peer_dir`, removed (with everything in it) when the block ends."""
+    path = make_peer_dir(prefix)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def write_plain_passwd(path: Path, users: Mapping[str, str]) -> Path:
+    """Write a Dovecot passwd-file giving ``users`` (name -> password) ``{PLAIN}`` passwords."""
+    path.write_text("".join(f"{user}:{{PLAIN}}{pw}::::::\n" for user, pw in users.items()))
     return path
 
 
@@ -235,6 +257,89 @@ def postfix_missing() -> str | None:
     return None
 
 
+# --- what both peers share --------------------------------------------------------------
+
+
+class PeerDaemon:
+    """A daemon with a private configuration directory: started with retries (a probed
+    free port can be taken before the daemon binds it), stopped with a bounded wait,
+    cleaned up, usable as a context manager.  Subclasses provide :meth:`_attempt`,
+    :meth:`_terminate` and ``pid_file`` (the master's pid), and may override :meth:`_prepare`."""
+
+    NAME = "daemon"
+
+    def __init__(
+        self, config_dir: Path | None, prefix: str, log_name: str, start_timeout: float
+    ) -> None:
+        self.start_timeout = start_timeout
+        self._own_config_dir = config_dir is None
+        self.config_dir = Path(config_dir) if config_dir is not None else make_peer_dir(prefix)
+        self.log_path = self.config_dir / log_name
+        self.running = False
+        self._owner = mail_owner()  # (user, uid, gid) the daemon handles mail as
+
+    def _prepare(self) -> None:
+        """Once per :meth:`start`, before the attempts."""
+
+    def _attempt(self) -> str | None:
+        """One start on fresh ports: None once the daemon answers, else what went wrong."""
+        raise NotImplementedError
+
+    pid_file: Path
+
+    def master_pid(self) -> int | None:
+        return _read_pid(self.pid_file)
+
+    def _terminate(self, pid: int) -> None:
+        """Ask the master ``pid`` to stop (it is then SIGKILLed after a bounded wait)."""
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        """Start the daemon and wait until it answers; PeerError after the last attempt."""
+        if self.running:
+            return self
+        self._prepare()
+        errors: list[str] = []
+        for _ in range(START_ATTEMPTS):
+            error = self._attempt()
+            if error is None:
+                return self
+            errors.append(error)
+            self.stop()
+        raise PeerError(f"{self.NAME} did not start:\n" + "\n---\n".join(errors))
+
+    def stop(self) -> None:
+        """Stop the daemon: :meth:`_terminate`, then SIGKILL the master after a bounded wait."""
+        pid = self.master_pid()
+        if pid is not None:
+            self._terminate(pid)
+            _kill_and_wait(pid, STOP_TIMEOUT)
+        self.running = False
+
+    def cleanup(self) -> None:
+        """Stop, and remove the configuration directory if this instance made it."""
+        self.stop()
+        if self._own_config_dir:
+            shutil.rmtree(self.config_dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
 # --- Dovecot -------------------------------------------------------------------------------
 
 _DOVECOT_CONF = """\
@@ -296,12 +401,14 @@ namespace inbox {{
 """
 
 
-class DovecotInstance:
+class DovecotInstance(PeerDaemon):
     """A private Dovecot serving ``data_dir`` (mailgw layout) on loopback.
 
     ``passwd_file`` is a Dovecot passwd-file (mailgw's ``users.passwd`` works as
-    is).  ``mail_home_template`` is a Dovecot template for a user's home
-    (default ``<data_dir>/mail/%n``, so the Maildir is ``<home>/Maildir``).
+    is); None: ``<config_dir>/users.passwd``, written by the caller before start
+    (:meth:`with_plain_users` does that).  ``mail_home_template`` is a Dovecot
+    template for a user's home (default ``<data_dir>/mail/%n``, so the Maildir
+    is ``<home>/Maildir``).
     With ``ssl_cert``/``ssl_key`` (PEM files) IMAPS and POP3S listen too and
     STARTTLS/STLS are offered.  ``chown=True``: see the module docstring.
 
@@ -310,10 +417,12 @@ class DovecotInstance:
     known after start; a disabled protocol or TLS listener has port None.
     """
 
+    NAME = "Dovecot"
+
     def __init__(
         self,
         data_dir: Path,
-        passwd_file: Path,
+        passwd_file: Path | None,
         *,
         mail_home_template: str | None = None,
         ssl_cert: Path | None = None,
@@ -333,8 +442,13 @@ class DovecotInstance:
         reason = dovecot_missing()
         if reason is not None:
             raise PeerUnavailable(reason)
+        super().__init__(config_dir, "mailgw-dovecot-", "dovecot.log", start_timeout)
         self.data_dir = Path(data_dir).resolve()
-        self.passwd_file = Path(passwd_file).resolve()
+        self.passwd_file = (
+            Path(passwd_file).resolve()
+            if passwd_file is not None
+            else self.config_dir.resolve() / "users.passwd"
+        )
         self.mail_home_template = mail_home_template or f"{self.data_dir}/mail/%n"
         self.ssl_cert = ssl_cert
         self.ssl_key = ssl_key
@@ -342,23 +456,28 @@ class DovecotInstance:
         self.separator = separator
         self.chown = chown
         self.extra_conf = extra_conf
-        self.start_timeout = start_timeout
-        self._own_config_dir = config_dir is None
-        self.config_dir = (
-            Path(config_dir) if config_dir is not None else make_peer_dir("mailgw-dovecot-")
-        )
         self.conf_path = self.config_dir / "dovecot.conf"
-        self.log_path = self.config_dir / "dovecot.log"
+        self.pid_file = self.config_dir / "base" / "master.pid"
         self.imap_port: int | None = None
         self.pop3_port: int | None = None
         self.imaps_port: int | None = None
         self.pop3s_port: int | None = None
-        self.running = False
+
+    @classmethod
+    def with_plain_users(
+        cls, data_dir: Path, users: Mapping[str, str], **kwargs: Any
+    ) -> DovecotInstance:
+        """An instance (not started: ``with ... as dc``) for ``users`` (name -> password),
+        their ``{PLAIN}`` passwd-file in its own configuration directory; homes as usual
+        (``<data_dir>/mail/<user>``).  ``kwargs`` as for the constructor."""
+        dc = cls(data_dir, None, **kwargs)
+        write_plain_passwd(dc.passwd_file, users)
+        return dc
 
     # --- life cycle ------------------------------------------------------------------
 
-    def _prepare(self) -> tuple[str, int, int]:
-        user, uid, gid = mail_owner()
+    def _prepare(self) -> None:
+        user, uid, gid = self._owner
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.chown:
             chown_tree(self.data_dir, uid, gid)
@@ -374,9 +493,9 @@ class DovecotInstance:
                     )
         for sub in ("base", "state"):
             (self.config_dir / sub).mkdir(exist_ok=True)
-        return user, uid, gid
 
-    def _write_conf(self, user: str, uid: int, gid: int) -> None:
+    def _write_conf(self) -> None:
+        user, uid, gid = self._owner
         tls = self.ssl_cert is not None
         self.imap_port = free_port() if "imap" in self.protocols else None
         self.pop3_port = free_port() if "pop3" in self.protocols else None
@@ -411,73 +530,43 @@ class DovecotInstance:
         ports = (self.imap_port, self.pop3_port, self.imaps_port, self.pop3s_port)
         return [p for p in ports if p is not None]
 
-    def start(self) -> Self:
+    def _attempt(self) -> str | None:
         """Write the configuration, start the daemon, wait until every port answers."""
-        if self.running:
-            return self
-        user, uid, gid = self._prepare()
-        errors: list[str] = []
-        for _ in range(START_ATTEMPTS):
-            self._write_conf(user, uid, gid)
-            errfile = self.config_dir / "dovecot.stderr"
-            # the daemon inherits stdio: a file, never a pipe we would block on
-            with open(errfile, "wb") as err:
-                proc = subprocess.run(
-                    [DOVECOT, "-c", str(self.conf_path)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=err,
-                    stderr=err,
-                    timeout=30,
-                )
-            self.running = proc.returncode == 0
-            deadline = time.monotonic() + self.start_timeout
-            if self.running and all(
-                wait_port(p, max(0.1, deadline - time.monotonic())) for p in self._ports()
-            ):
-                return self
-            errors.append(
-                f"dovecot exited {proc.returncode}: "
-                f"{errfile.read_text(errors='replace').strip()}\n{_tail(self.log_path)}"
+        self._write_conf()
+        errfile = self.config_dir / "dovecot.stderr"
+        # the daemon inherits stdio: a file, never a pipe we would block on
+        with open(errfile, "wb") as err:
+            proc = subprocess.run(
+                [DOVECOT, "-c", str(self.conf_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+                timeout=30,
             )
-            self.stop()
-        raise PeerError("Dovecot did not start:\n" + "\n---\n".join(errors))
+        self.running = proc.returncode == 0
+        deadline = time.monotonic() + self.start_timeout
+        if self.running and all(
+            wait_port(p, max(0.1, deadline - time.monotonic())) for p in self._ports()
+        ):
+            return None
+        return (
+            f"dovecot exited {proc.returncode}: "
+            f"{errfile.read_text(errors='replace').strip()}\n{_tail(self.log_path)}"
+        )
 
-    def master_pid(self) -> int | None:
-        return _read_pid(self.config_dir / "base" / "master.pid")
-
-    def stop(self) -> None:
-        """Stop the daemon (SIGTERM to the master, then SIGKILL after a bounded wait)."""
-        pid = self.master_pid()
-        if pid is not None and _alive(pid):
-            # SIGTERM is what "doveadm stop" sends.  A login process that is still in its
-            # handshake with the stats service when the master stops waits 5 s for it:
-            # after a short grace, kill the master's own children, then the master.
-            children = _children(pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            if not _wait_gone(pid, DOVECOT_STOP_GRACE):
-                for child in children + _children(pid):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(child, signal.SIGKILL)
-            _kill_and_wait(pid, STOP_TIMEOUT)
-        self.running = False
-
-    def cleanup(self) -> None:
-        """Stop, and remove the configuration directory if this instance made it."""
-        self.stop()
-        if self._own_config_dir:
-            shutil.rmtree(self.config_dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
+    def _terminate(self, pid: int) -> None:
+        if not _alive(pid):
+            return
+        # SIGTERM is what "doveadm stop" sends.  A login process that is still in its
+        # handshake with the stats service when the master stops waits 5 s for it:
+        # after a short grace, kill the master's own children (the master last).
+        children = _children(pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        if not _wait_gone(pid, DOVECOT_STOP_GRACE):
+            for child in children + _children(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
 
     # --- inspection ------------------------------------------------------------------
 
@@ -506,12 +595,6 @@ class DovecotInstance:
             name, values = " ".join(parts[:-n]), parts[-n:]
             result[name] = {k: int(v) for k, v in (f.split("=", 1) for f in values)}
         return result
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
 
 
 # --- Postfix -------------------------------------------------------------------------------
@@ -548,7 +631,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 SINK_USER = "sink"
 
 
-class PostfixInstance:
+class PostfixInstance(PeerDaemon):
     """A private Postfix accepting mail on ``127.0.0.1:<port>`` into Maildirs.
 
     Virtual mode (default): ``users`` at ``domain`` are delivered to
@@ -559,6 +642,8 @@ class PostfixInstance:
 
     Use ``with PostfixInstance(...) as pf:`` or ``pf.start()`` ... ``pf.stop()``.
     """
+
+    NAME = "Postfix"
 
     def __init__(
         self,
@@ -581,20 +666,15 @@ class PostfixInstance:
         self.hostname = hostname
         self.main_extra = dict(main_extra or {})
         self.master_extra = master_extra
-        self.start_timeout = start_timeout
-        self._own_config_dir = config_dir is None
-        self.config_dir = (
-            Path(config_dir) if config_dir is not None else make_peer_dir("mailgw-postfix-")
-        )
+        super().__init__(config_dir, "mailgw-postfix-", "maillog", start_timeout)
         # postfix-script wants everything under config_directory owned by root: keep the
         # configuration in etc/, next to (not above) the queue, data and mail directories
         self.etc_dir = self.config_dir / "etc"
         self.queue_dir = self.config_dir / "queue"
         self.data_dir = self.config_dir / "data"
         self.mail_base = self.config_dir / "mail"
-        self.log_path = self.config_dir / "maillog"
+        self.pid_file = self.queue_dir / "pid" / "master.pid"
         self.port: int = 0
-        self.running = False
 
     def maildir(self, user: str = SINK_USER) -> Path:
         """The Maildir of ``user`` (in sink mode, the one Maildir: ``maildir()``)."""
@@ -703,59 +783,31 @@ class PostfixInstance:
             timeout=timeout,
         )
 
-    def start(self) -> Self:
-        """Write main.cf/master.cf, ``postfix -c DIR start``, wait until smtpd answers."""
-        if self.running:
-            return self
-        _, uid, gid = mail_owner()
+    def _prepare(self) -> None:
+        _, uid, gid = self._owner
         self.mail_base.mkdir(parents=True, exist_ok=True)
         chown_tree(self.mail_base, uid, gid)
         # postfix(1) chdirs into the queue before anything else; "postfix start" then
         # creates the queue subdirectories and the data directory with their owners
         self.queue_dir.mkdir(mode=0o755, exist_ok=True)
-        errors: list[str] = []
-        for _ in range(START_ATTEMPTS):
-            self.port = free_port()
-            self._write_conf(uid, gid)
-            proc = self._postfix("start")
-            self.running = proc.returncode == 0
-            if self.running and wait_port(self.port, self.start_timeout):
-                return self
-            errors.append(
-                f"postfix start exited {proc.returncode}: {proc.stdout}{proc.stderr}\n"
-                f"{_tail(self.log_path)}"
-            )
-            self.stop()
-        raise PeerError("Postfix did not start:\n" + "\n---\n".join(errors))
 
-    def master_pid(self) -> int | None:
-        return _read_pid(self.queue_dir / "pid" / "master.pid")
+    def _attempt(self) -> str | None:
+        """Write main.cf/master.cf, ``postfix -c DIR start``, wait until smtpd answers."""
+        self.port = free_port()
+        self._write_conf(*self._owner[1:])
+        proc = self._postfix("start")
+        self.running = proc.returncode == 0
+        if self.running and wait_port(self.port, self.start_timeout):
+            return None
+        return (
+            f"postfix start exited {proc.returncode}: {proc.stdout}{proc.stderr}\n"
+            f"{_tail(self.log_path)}"
+        )
 
-    def stop(self) -> None:
-        """``postfix stop``, then SIGKILL the master after a bounded wait."""
-        pid = self.master_pid()
-        if pid is not None:
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                self._postfix("stop", timeout=STOP_TIMEOUT)
-            _kill_and_wait(pid, STOP_TIMEOUT)
-        self.running = False
-
-    def cleanup(self) -> None:
-        """Stop, and remove the configuration directory if this instance made it."""
-        self.stop()
-        if self._own_config_dir:
-            shutil.rmtree(self.config_dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
+    def _terminate(self, pid: int) -> None:
+        """``postfix stop``."""
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            self._postfix("stop", timeout=STOP_TIMEOUT)
 
     # --- inspection ------------------------------------------------------------------
 
@@ -769,9 +821,3 @@ class PostfixInstance:
             timeout=60,
         )
         return proc.stdout + proc.stderr
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""

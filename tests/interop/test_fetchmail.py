@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,6 @@ from tests.e2e_util import (
     CertFiles,
     ServeProcess,
     maildir_files,
-    make_certs,
     make_message,
     require_tool,
     smtp_send,
@@ -42,17 +41,9 @@ FETCHMAIL_NOMAIL = 1  # fetchmail(1) EXIT CODES: there was no mail
 
 
 @pytest.fixture
-def certs(tmp_path: Path) -> CertFiles:
-    return make_certs(tmp_path / "certs")
-
-
-@pytest.fixture
-def serve(tmp_path: Path, certs: CertFiles) -> Iterator[ServeProcess]:
+def serve(serve_factory: Callable[..., ServeProcess]) -> ServeProcess:
     require_tool(FETCHMAIL, "fetchmail")
-    with ServeProcess(tmp_path / "serve", certs=certs) as proc:
-        proc.add_user(USER, PASSWORD)
-        yield proc
-        print(proc.log())  # shown by pytest when the test failed
+    return serve_factory({USER: PASSWORD})
 
 
 def fetchmail_home(tmp_path: Path, port: int, certs: CertFiles) -> tuple[Path, Path, Path]:

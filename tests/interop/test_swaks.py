@@ -14,7 +14,7 @@ options from the environment), so it is not in argv.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,6 @@ from tests.e2e_util import (
     CertFiles,
     ServeProcess,
     maildir_files,
-    make_certs,
     make_message,
     require_tool,
     trace_of,
@@ -40,18 +39,9 @@ SWAKS_EXIT_AUTH = 28  # swaks(1) EXIT CODES: error in AUTH transaction
 
 
 @pytest.fixture
-def certs(tmp_path: Path) -> CertFiles:
-    return make_certs(tmp_path / "certs")
-
-
-@pytest.fixture
-def serve(tmp_path: Path, certs: CertFiles) -> Iterator[ServeProcess]:
+def serve(serve_factory: Callable[..., ServeProcess]) -> ServeProcess:
     require_tool(SWAKS, "swaks (and libnet-ssleay-perl for --tls)")
-    with ServeProcess(tmp_path / "serve", certs=certs) as proc:
-        proc.add_user(SENDER, SENDER_PW)
-        proc.add_user(RCPT, "carol-unused-Pw!2")
-        yield proc
-        print(proc.log())  # shown by pytest when the test failed
+    return serve_factory({SENDER: SENDER_PW, RCPT: "carol-unused-Pw!2"})
 
 
 def swaks(

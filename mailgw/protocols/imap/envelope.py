@@ -142,11 +142,12 @@ def _phrase(lx: Lexer) -> bytes | None:
     return b" ".join(words) if words else None
 
 
-def _dot_atom(lx: Lexer) -> bytes:
+def _dot_atom(lx: Lexer, *, quoted: bool = True) -> bytes:
+    """Words joined by '.'; ``quoted``: a word may be a quoted-string (local-part)."""
     out = bytearray()
     while not lx.at_end():
         c = lx.peek()
-        if c == 0x22:
+        if c == 0x22 and quoted:
             word, ret = lx.quoted_string()
         elif c in _ATEXT:
             word, ret = lx.atom()
@@ -180,17 +181,7 @@ def _domain(lx: Lexer) -> bytes:
                 return value
             lx.pos += 1
         return lx.data[start:]
-    out = bytearray()
-    while not lx.at_end() and lx.peek() in _ATEXT:
-        word, ret = lx.atom()
-        out += word
-        if ret <= 0 or lx.peek() != 0x2E:
-            break
-        lx.pos += 1
-        out.append(0x2E)
-        if lx.skip_lwsp() <= 0:
-            break
-    return bytes(out)
+    return _dot_atom(lx, quoted=False)
 
 
 def _addr_spec(lx: Lexer) -> tuple[bytes, bytes]:

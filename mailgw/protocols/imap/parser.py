@@ -26,6 +26,7 @@ import binascii
 import datetime as dt
 import re
 from collections.abc import Callable
+from typing import get_args
 
 from mailgw.protocols.imap import commands as c
 from mailgw.protocols.imap.lexer import (
@@ -629,22 +630,7 @@ def search_key(sc: Scanner, depth: int) -> c.SearchKey:
     raise ParseError(f"Unknown search key {word}")
 
 
-_FETCH_SIMPLE: dict[str, c.FetchName] = {
-    name: name  # type: ignore[misc]
-    for name in (
-        "ENVELOPE",
-        "FLAGS",
-        "INTERNALDATE",
-        "RFC822",
-        "RFC822.HEADER",
-        "RFC822.SIZE",
-        "RFC822.TEXT",
-        "BODY",
-        "BODYSTRUCTURE",
-        "UID",
-        "MODSEQ",
-    )
-}
+_FETCH_SIMPLE: dict[str, c.FetchName] = {name: name for name in get_args(c.FetchName)}
 _FAST = (c.FetchAtt("FLAGS"), c.FetchAtt("INTERNALDATE"), c.FetchAtt("RFC822.SIZE"))
 _MACROS: dict[str, tuple[c.FetchItem, ...]] = {  # RFC 3501 section 6.4.5
     "FAST": _FAST,
