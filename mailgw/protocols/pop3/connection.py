@@ -62,8 +62,8 @@ from mailgw.protocols.pop3.events import (
 )
 from mailgw.protocols.pop3.lines import TOO_LONG, LineReader
 from mailgw.protocols.pop3.maildrop import Maildrop, MessageError, parse_number
-from mailgw.protocols.pop3.sasl import decode_plain
 from mailgw.protocols.pop3.state import MAX_ARG, State, allowed, lookup
+from mailgw.protocols.sasl import decode_plain
 
 OK = b"+OK\r\n"
 ERR_UNKNOWN = b"-ERR Unknown command.\r\n"

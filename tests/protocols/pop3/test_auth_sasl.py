@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from mailgw.protocols.pop3 import Authenticate, State
-from mailgw.protocols.pop3.sasl import decode_plain
+from mailgw.protocols.sasl import decode_plain
 
 from .helpers import make_conn, run, sent
 
