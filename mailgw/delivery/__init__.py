@@ -6,7 +6,7 @@ relay targets or nothing; ``local.deliver_local`` writes the mailbox copies.
 
 from __future__ import annotations
 
-from mailgw.delivery.local import deliver_local
+from mailgw.delivery.local import LocalDelivery, deliver_local
 from mailgw.delivery.resolve import RecipientResolver, Resolution
 
-__all__ = ["RecipientResolver", "Resolution", "deliver_local"]
+__all__ = ["LocalDelivery", "RecipientResolver", "Resolution", "deliver_local"]

@@ -19,21 +19,33 @@ Every copy is durable when the function returns, so the caller may answer
 4xx and the client retries); copies already written stay (a retry can then
 duplicate them for those users; SMTP has no per-recipient DATA reply outside
 LMTP).
+
+``LocalDelivery`` is the same for a long-lived caller (the SMTP server): it
+keeps each user's INBOX ``Folder`` after the first delivery, so a message
+costs what the store's ``deliver`` costs (no ``Account.folder`` lookup with
+its directory stats each time).  A cached folder whose delivery fails with
+``StoreError`` is dropped; if its ``tmp/`` is gone (the Maildir was removed
+meanwhile) it is looked up again once, which recreates the Maildir as the
+first delivery did.  Any other failure propagates as before.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Protocol
 
-from mailgw.errors import FolderNotFound
+from mailgw.errors import FolderNotFound, StoreError
 from mailgw.protocols.smtp.trace import trace_headers
 
 log = logging.getLogger("mailgw.delivery")
 
 
 class _Folder(Protocol):
+    @property
+    def path(self) -> Path: ...
     def deliver(self, data: bytes) -> str: ...
 
 
@@ -56,6 +68,65 @@ def inbox(store: _Store, user: str) -> _Folder:
         return account.folder("INBOX")
 
 
+class LocalDelivery:
+    """``deliver_local`` for one store, with each user's INBOX kept between calls.
+
+    Thread-safe: the cache is a dict read and written whole under the GIL
+    (two threads may look the same user up at once; both get a valid folder).
+    """
+
+    def __init__(self, store: _Store) -> None:
+        self.store = store
+        self._inboxes: dict[str, _Folder] = {}
+
+    def _deliver_one(self, user: str, data: bytes) -> str:
+        folder = self._inboxes.get(user)
+        if folder is not None:
+            try:
+                return folder.deliver(data)
+            except StoreError:
+                self._inboxes.pop(user, None)
+                if os.path.isdir(os.path.join(folder.path, "tmp")):
+                    raise  # a real failure, not a stale cache entry: no second try
+                # Maildir gone or replaced since it was cached: look it up afresh.
+        folder = inbox(self.store, user)
+        key = folder.deliver(data)
+        self._inboxes[user] = folder
+        return key
+
+    def forget(self, user: str) -> None:
+        """Drop ``user``'s cached INBOX (after ``mailgw user del``, say)."""
+        self._inboxes.pop(user, None)
+
+    def deliver(
+        self,
+        users: Iterable[str],
+        data: bytes,
+        *,
+        envelope_from: str,
+        original_rcpt: Mapping[str, str],
+        received: str,
+    ) -> list[str]:
+        """Store one copy of ``data`` per user; returns the Maildir keys in order.
+
+        ``original_rcpt[user]`` is the RCPT TO address that led to ``user`` (it
+        becomes that copy's ``Delivered-To``); ``received`` is the ``Received:``
+        line from ``mailgw.protocols.smtp.trace.received_header``.
+        """
+        keys: list[str] = []
+        done: set[str] = set()
+        for user in users:
+            if user in done:
+                continue
+            done.add(user)
+            headers = trace_headers(envelope_from, original_rcpt.get(user, user), received)
+            key = self._deliver_one(user, headers + data)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("stored %d bytes for %s as %s", len(headers) + len(data), user, key)
+            keys.append(key)
+        return keys
+
+
 def deliver_local(
     store: _Store,
     users: Iterable[str],
@@ -65,20 +136,7 @@ def deliver_local(
     original_rcpt: Mapping[str, str],
     received: str,
 ) -> list[str]:
-    """Store one copy of ``data`` per user; returns the Maildir keys in order.
-
-    ``original_rcpt[user]`` is the RCPT TO address that led to ``user`` (it
-    becomes that copy's ``Delivered-To``); ``received`` is the ``Received:``
-    line from ``mailgw.protocols.smtp.trace.received_header``.
-    """
-    keys: list[str] = []
-    done: set[str] = set()
-    for user in users:
-        if user in done:
-            continue
-        done.add(user)
-        headers = trace_headers(envelope_from, original_rcpt.get(user, user), received)
-        key = inbox(store, user).deliver(headers + data)
-        log.debug("stored %d bytes for %s as %s", len(headers) + len(data), user, key)
-        keys.append(key)
-    return keys
+    """One-shot ``LocalDelivery(store).deliver(...)`` (nothing cached between calls)."""
+    return LocalDelivery(store).deliver(
+        users, data, envelope_from=envelope_from, original_rcpt=original_rcpt, received=received
+    )

@@ -20,7 +20,8 @@ What we add to aiosmtpd (DESIGN.md "SMTP"):
 * ``handle_DATA`` rejects a bare CR or LF anywhere in the content with
   ``554 5.6.11`` (RFC 5321 section 2.3.8; SMTP smuggling), prepends the trace
   headers and answers ``250`` only after every copy is fsynced
-  (``deliver_local`` in a thread).  A store failure answers ``451 4.3.0``.
+  (``LocalDelivery.deliver``, one worker-thread hop per message).  A store
+  failure answers ``451 4.3.0``.
 * AUTH PLAIN / LOGIN (RFC 4616, RFC 4954) are async handler methods that call
   the shared ``Authenticator`` (argon2 in a thread, per-IP failure delay
   shared with POP3/IMAP).  On an untrusted listener AUTH needs TLS: aiosmtpd
@@ -33,6 +34,9 @@ What we add to aiosmtpd (DESIGN.md "SMTP"):
   ``500 Command line too long``, discards the line, and the reader's buffer
   stays bounded); idle connections close after ``limits.smtp_idle_timeout``
   seconds without input (RFC 5321 section 4.5.3.2.7).
+* DATA content is read in blocks (``DataCollector``: the same end of data,
+  limits and replies as aiosmtpd's line-by-line loop, without a Python step
+  per line).
 * While DATA is received or stored the connection is in ``ctx.active`` (the
   serve app waits for it to drain on SIGTERM); a delivery thread keeps its own
   token there until it has finished, even if the client went away.
@@ -43,8 +47,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import functools
 import ipaddress
+import itertools
 import logging
+import re
 import secrets
 import time
 from typing import Any
@@ -53,11 +60,11 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session, syntax
 
 from mailgw.auth.sasl import decode_login_step, decode_plain
 from mailgw.config.schema import ListenerConfig
-from mailgw.delivery.local import deliver_local
+from mailgw.delivery.local import LocalDelivery
 from mailgw.delivery.resolve import RecipientResolver
 from mailgw.protocols.smtp import replies as R
 from mailgw.protocols.smtp.address import AddressError, split_address
-from mailgw.protocols.smtp.data import find_bare_cr_lf
+from mailgw.protocols.smtp.data import TERMINATOR, DataCollector, find_bare_cr_lf
 from mailgw.protocols.smtp.trace import received_header, with_protocol
 from mailgw.servers.context import ServerContext
 from mailgw.servers.tls import starttls_injection
@@ -67,12 +74,16 @@ log = logging.getLogger("mailgw.smtp")
 IDENT = "ESMTP mailgw"
 MIN_DATA_LINE = 1001  # RFC 5321 section 4.5.3.1.6: 998 octets + CRLF (+ a stuffed dot)
 
-_CONTROL = frozenset(chr(c) for c in [*range(0x20), 0x7F])
+_has_control = re.compile(r"[\x00-\x1f\x7f]").search
+
+# Queue ids: a random start per process, then a counter (no urandom per message).
+_queue_seq = itertools.count(secrets.randbits(24))
 
 
 def new_queue_id() -> str:
-    """A short id for log lines and ``queued as``: time (sortable) + randomness."""
-    return f"{int(time.time()):X}{secrets.token_hex(3).upper()}"
+    """A short id for log lines and ``queued as``: time (sortable) + a per-process
+    sequence number from a random start (unique within the second for 16M ids)."""
+    return f"{int(time.time()):X}{next(_queue_seq) & 0xFFFFFF:06X}"
 
 
 def _shown(text: str) -> str:
@@ -113,6 +124,7 @@ class SmtpHandler:
         self.listener = listener
         self.ctx = ctx
         self.resolver = RecipientResolver(ctx.config, ctx.userdb)
+        self.delivery = LocalDelivery(ctx.store)
 
     # --- helpers -------------------------------------------------------------------
 
@@ -172,7 +184,7 @@ class SmtpHandler:
         except AddressError:
             conn.event("mail from %s rejected: bad address", _shown(address))
             return R.R553_BAD_SENDER.format(addr=address)
-        if any(ch in _CONTROL for ch in address):
+        if _has_control(address):
             conn.event("mail from %s rejected: control characters", _shown(address))
             return R.R553_BAD_SENDER.format(addr="?")
         if not address.isascii() and not envelope.smtp_utf8:
@@ -180,7 +192,8 @@ class SmtpHandler:
             return R.R553_NEED_SMTPUTF8
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        conn.event("mail from <%s> %s", address.strip("<>"), " ".join(mail_options))
+        # Accepted MAIL/RCPT are debug lines: the "delivered" line carries them.
+        conn.debug("mail from <%s> %s", address.strip("<>"), " ".join(mail_options))
         return R.R250_SENDER_OK
 
     async def handle_RCPT(
@@ -196,7 +209,7 @@ class SmtpHandler:
         if len(envelope.rcpt_tos) >= self.ctx.config.limits.max_recipients:
             conn.event("rcpt <%s> rejected: too many recipients", address)
             return R.R452_TOO_MANY_RCPTS
-        if any(ch in _CONTROL for ch in address):
+        if _has_control(address):
             conn.event("rcpt %s rejected: control characters", _shown(address))
             return R.R501_BAD_ADDRESS.format(addr="?")
         if not address.isascii() and not envelope.smtp_utf8:
@@ -216,7 +229,7 @@ class SmtpHandler:
         envelope.rcpt_options.extend(rcpt_options)
         for user in res.users:
             envelope.deliveries.setdefault(user, address)
-        conn.event("rcpt <%s> accepted: %s", address, ",".join(res.users))
+        conn.debug("rcpt <%s> accepted: %s", address, ",".join(res.users))
         return R.R250_RCPT_OK
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -228,25 +241,25 @@ class SmtpHandler:
             conn.event("data rejected: bare CR or LF at offset %d (%d bytes)", bad, len(data))
             return R.R554_BARE_LF
         queue_id = new_queue_id()
+        tls = conn.tls_info()
         received = received_header(
             helo=session.host_name,
             peer_ip=conn.peer_ip,
             by_host=self.ctx.config.hostname,
             protocol=with_protocol(
                 esmtp=session.extended_smtp,
-                tls=conn.tls_info() is not None,
+                tls=tls is not None,
                 auth=bool(session.authenticated),
                 smtputf8=envelope.smtp_utf8,
             ),
             queue_id=queue_id,
             recipient=envelope.rcpt_tos[0] if len(envelope.rcpt_tos) == 1 else None,
-            tls=conn.tls_info(),
+            tls=tls,
         )
         users = list(envelope.deliveries)
         try:
             await conn.run_blocking(
-                deliver_local,
-                self.ctx.store,
+                self.delivery.deliver,
                 users,
                 data,
                 envelope_from=envelope.mail_from or "<>",
@@ -256,11 +269,13 @@ class SmtpHandler:
         except Exception:
             log.exception("%s id=%s delivery failed for %s", conn.tag, queue_id, ",".join(users))
             return R.R451_LOCAL_ERROR
+        # The one INFO line per message: envelope, size, mailboxes and id.
         conn.event(
-            "delivered id=%s size=%d from=<%s> to=%s",
+            "delivered id=%s size=%d from=<%s> rcpt=%s to=%s",
             queue_id,
             len(data),
             (envelope.mail_from or "").strip("<>"),
+            ",".join(f"<{a}>" for a in envelope.rcpt_tos),
             ",".join(users),
         )
         return R.R250_QUEUED.format(id=queue_id)
@@ -385,6 +400,11 @@ class MailgwSMTP(SMTP):
         """One log line per session event, tagged with listener, connection and peer."""
         log.info("%s %s " + fmt, self.tag, self.peer_ip, *args)
 
+    def debug(self, fmt: str, *args: object) -> None:
+        """Like :meth:`event` at DEBUG (details the INFO lines already summarise)."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s " + fmt, self.tag, self.peer_ip, *args)
+
     def tls_info(self) -> str | None:
         """``"TLSv1.3 with cipher TLS_AES_256_GCM_SHA384"`` on a TLS connection, else None."""
         transport = self.transport
@@ -438,11 +458,13 @@ class MailgwSMTP(SMTP):
         even if this connection is cancelled meanwhile."""
         token = object()
         self.ctx.active.add(token)
-        task = self.loop.create_task(asyncio.to_thread(fn, *args, **kwargs))
-        task.add_done_callback(lambda _t: self.ctx.active.discard(token))
+        # One executor hop; the future (not a Task) is shielded, so cancelling
+        # this coroutine leaves it running and its callback drops the token.
+        future = self.loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        future.add_done_callback(lambda _f: self.ctx.active.discard(token))
         self._delivering = True
         try:
-            return await asyncio.shield(task)
+            return await asyncio.shield(future)
         finally:
             self._delivering = False
 
@@ -463,9 +485,71 @@ class MailgwSMTP(SMTP):
     async def smtp_DATA(self, arg: str) -> None:
         self.ctx.active.add(self)
         try:
-            await super().smtp_DATA(arg)
+            await self._data(arg)
         finally:
             self.ctx.active.discard(self)
+
+    async def _data(self, arg: str) -> None:
+        """aiosmtpd's ``smtp_DATA`` (1.4.6) with the content read in blocks.
+
+        Same checks, replies, limits and end of data (``DataCollector``); the
+        reader is asked for what ``DataCollector.next_read`` allows (mostly all
+        up to the next CRLF.CRLF; past the reader's limit, what it holds), so
+        nothing after the terminator is consumed: pipelined commands stay in
+        the buffer for the command loop.
+        """
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        collector = DataCollector(max_line=self.line_length_limit, max_size=self.data_size_limit)
+        reader = self._reader
+        while True:
+            if self.transport is None:
+                return  # connection gone: nothing is delivered
+            size = collector.next_read()
+            try:
+                if size is None:
+                    block = await reader.readuntil(TERMINATOR)
+                else:
+                    block = await reader.readexactly(size)
+            except asyncio.LimitOverrunError as exc:
+                # No separator within the reader's limit: take what cannot hold one.
+                block = await reader.readexactly(exc.consumed)
+            except asyncio.IncompleteReadError:
+                self._writer.close()  # EOF inside DATA
+                return
+            except asyncio.CancelledError:
+                # The connection got reset during DATA (aiosmtpd does the same).
+                self._writer.close()
+                raise
+            end = collector.feed(block)
+            if end is not None:
+                # next_read() never lets a read go past the terminator
+                assert end == len(block), (end, len(block))
+                break
+        if collector.state == DataCollector.TOO_LONG:
+            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)")
+            self._set_post_data_state()
+            return
+        if collector.state == DataCollector.TOO_MUCH:
+            await self.push("552 Error: Too much mail data")
+            self._set_post_data_state()
+            return
+        content = collector.content()
+        self.envelope.content = content
+        self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push(status)
 
     @syntax("VRFY <address>")
     async def smtp_VRFY(self, arg: str) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from mailgw.delivery.local import deliver_local
+from mailgw.delivery.local import LocalDelivery, deliver_local
 from mailgw.errors import StoreError
 from mailgw.store import Store
 
@@ -57,3 +58,72 @@ def test_store_failure_propagates(tmp_path: Path) -> None:
         deliver_local(
             Store(root), ["alice"], MSG, envelope_from="a@b", original_rcpt={}, received=RECEIVED
         )
+
+
+class CountingStore:
+    """A real Store that counts account() lookups."""
+
+    def __init__(self, root: Path) -> None:
+        self.real = Store(root)
+        self.lookups = 0
+
+    def account(self, user: str):  # type: ignore[no-untyped-def]
+        self.lookups += 1
+        return self.real.account(user)
+
+
+def test_local_delivery_keeps_the_inbox(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "mail")
+    delivery = LocalDelivery(store)
+    for _ in range(3):
+        delivery.deliver(["alice"], MSG, envelope_from="a@b", original_rcpt={}, received=RECEIVED)
+    assert store.lookups == 1
+    assert len(store.real.account("alice").folder("INBOX").messages()) == 3
+
+
+def test_local_delivery_recreates_a_removed_maildir(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "mail")
+    delivery = LocalDelivery(store)
+    kwargs = {"envelope_from": "a@b", "original_rcpt": {}, "received": RECEIVED}
+    delivery.deliver(["alice"], MSG, **kwargs)  # type: ignore[arg-type]
+    shutil.rmtree(tmp_path / "mail" / "alice")
+    (key,) = delivery.deliver(["alice"], MSG, **kwargs)  # type: ignore[arg-type]
+    assert store.lookups == 2
+    msgs = store.real.account("alice").folder("INBOX").messages()
+    assert [m.key for m in msgs] == [key]
+
+
+def test_local_delivery_does_not_retry_a_real_failure(tmp_path: Path) -> None:
+    calls: list[bytes] = []
+
+    class FailingFolder:
+        path = tmp_path
+
+        def deliver(self, data: bytes) -> str:
+            calls.append(data)
+            if len(calls) > 1:
+                raise StoreError("disk full")
+            return "key"
+
+    class OneAccount:
+        def ensure(self) -> None:
+            pass
+
+        def folder(self, name: str = "INBOX") -> FailingFolder:
+            return FailingFolder()
+
+    class FakeStore:
+        lookups = 0
+
+        def account(self, user: str) -> OneAccount:
+            FakeStore.lookups += 1
+            return OneAccount()
+
+    (tmp_path / "tmp").mkdir()  # the folder still exists: the failure is real
+    delivery = LocalDelivery(FakeStore())
+    kwargs = {"envelope_from": "a@b", "original_rcpt": {}, "received": RECEIVED}
+    assert delivery.deliver(["alice"], MSG, **kwargs) == ["key"]  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="disk full"):
+        delivery.deliver(["alice"], MSG, **kwargs)  # type: ignore[arg-type]
+    assert len(calls) == 2  # written once per message, never a second time
+    assert FakeStore.lookups == 1

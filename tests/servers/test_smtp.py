@@ -267,24 +267,24 @@ def test_250_only_after_delivery_and_drain_tracking(
     data_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The reply waits for deliver_local; ctx.active holds the transaction meanwhile,
-    and keeps holding it when the client disappears before the store is done."""
+    """The reply waits for LocalDelivery.deliver; ctx.active holds the transaction
+    meanwhile, and keeps holding it when the client disappears before the store is done."""
     import select
     import socket
     import threading
     import time
 
-    import mailgw.servers.smtp as smtp_server
+    from mailgw.delivery.local import LocalDelivery
 
     entered, release = threading.Event(), threading.Event()
-    real = smtp_server.deliver_local
+    real = LocalDelivery.deliver
 
-    def slow_deliver(*args: object, **kwargs: object) -> list[str]:
+    def slow_deliver(self: LocalDelivery, *args: object, **kwargs: object) -> list[str]:
         entered.set()
         assert release.wait(30)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(smtp_server, "deliver_local", slow_deliver)
+    monkeypatch.setattr(LocalDelivery, "deliver", slow_deliver)
     host, port = start_listener(start_smtp_listener, "smtp-plain")
 
     def wait(cond: Callable[[], bool]) -> None:

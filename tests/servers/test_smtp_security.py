@@ -7,6 +7,7 @@ line and size limits, the shared auth-failure delay, VRFY/EXPN.
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 import shutil
 import smtplib
@@ -279,6 +280,51 @@ def test_smuggling_never_makes_two_messages(
     assert messages(data_dir, "bob") == []
 
 
+def test_data_end_then_pipelined_commands_in_one_packet(
+    start_listener: Start, data_dir: Path
+) -> None:
+    """DATA content is read in blocks: what follows ".\\r\\n" stays commands."""
+    r = raw(start_listener)
+    r.send(b"MAIL FROM:<sender@example.net>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+    assert [r.reply()[0] for _ in range(3)] == [250, 250, 354]
+    second = b"MAIL FROM:<other@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"
+    r.send(b"Subject: one\r\n\r\n..dot\r\n.\r\n" + second)
+    assert [r.reply()[0] for _ in range(4)] == [250, 250, 250, 354]
+    r.send(b".\r\nRSET\r\n")  # an empty message, then a command in the same packet
+    assert [r.reply()[0] for _ in range(2)] == [250, 250]
+    assert r.cmd(b"QUIT\r\n")[0] == 221
+    (one,) = messages(data_dir, "alice")
+    assert one.endswith(b"\r\nSubject: one\r\n\r\n.dot\r\n")
+    (two,) = messages(data_dir, "bob")
+    assert two.startswith(b"Return-Path: <other@example.net>\r\n")
+    assert two.split(b"\r\n")[-1] == b""  # the trace headers and nothing else
+    assert b"\r\n\r\n" not in two
+
+
+def test_big_message_in_odd_pieces_is_stored_exactly(start_listener: Start, data_dir: Path) -> None:
+    """Far beyond the reader's limit, sent in pieces that split CRLF and CRLF.CRLF."""
+    body = b"".join(
+        (b"." if i % 7 == 0 else b"") + b"line %d " % i + b"x" * (i % 90) + b"\r\n"
+        for i in range(3000)
+    )
+    wire = b"Subject: big\r\n\r\n" + body + b".\r\n"
+    r = raw(start_listener)
+    r.send(b"MAIL FROM:<sender@example.net>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+    assert [r.reply()[0] for _ in range(3)] == [250, 250, 354]
+    pos = 0
+    for size in itertools.cycle((1, 2, 3, 4, 5, 4099, 7, 65536)):
+        if pos >= len(wire):
+            break
+        r.send(wire[pos : pos + size])
+        pos += size
+    assert r.reply()[0] == 250
+    (stored,) = messages(data_dir, "alice")
+    unstuffed = b"".join(
+        (line[1:] if line.startswith(b".") else line) + b"\r\n" for line in body.split(b"\r\n")[:-1]
+    )
+    assert stored.endswith(b"\r\nSubject: big\r\n\r\n" + unstuffed)
+
+
 @pytest.mark.parametrize("body", [b"a\nb\r\n", b"a\rb\r\n", b"a\r\n\nb\r\n", b"a\r\r\n"])
 def test_bare_cr_lf_rejected(start_listener: Start, data_dir: Path, body: bytes) -> None:
     r = raw(start_listener)
@@ -452,13 +498,31 @@ def test_log_lines_and_no_password(start_listener: Start, caplog: pytest.LogCapt
         "ehlo '",
         "auth failed login='bob'",
         "auth ok user=alice",
-        "mail from <alice@example.org>",
-        "rcpt <bob@example.org> accepted",
         "rcpt <nobody@example.org> rejected: user unknown",
         "delivered id=",
+        " size=",
+        " from=<alice@example.org> rcpt=<bob@example.org> to=bob",
         "disconnect",
     ):
         assert needle in text, needle
+    # one INFO line per message: accepted MAIL and RCPT are only debug lines
+    assert "mail from <" not in text
+    assert "accepted" not in text
     assert "127.0.0.1" in text
     assert USERS["alice"] not in text
     assert "not-bobs-password" not in text
+
+
+def test_debug_log_has_mail_and_rcpt(
+    start_listener: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="mailgw.smtp")
+    host, port = start_listener(start_smtp_listener, "smtp-plain")
+    with smtplib.SMTP(host, port, timeout=30) as s:
+        s.sendmail("carol@example.net", ["bob@example.org"], MSG)
+    wait_for(lambda: "disconnect" in caplog.text)
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any("mail from <carol@example.net>" in m for m in debug), debug
+    assert any("rcpt <bob@example.org> accepted: bob" in m for m in debug), debug
+    info = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert sum("delivered id=" in m for m in info) == 1, info

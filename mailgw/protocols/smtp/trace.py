@@ -32,6 +32,7 @@ SMTPUTF8 messages; in others the values are ASCII anyway).
 from __future__ import annotations
 
 import email.utils
+import functools
 import ipaddress
 import re
 import time
@@ -52,6 +53,7 @@ def _token(text: str) -> str:
     return _TOKEN_BAD.sub("?", text) or "unknown"
 
 
+@functools.lru_cache(maxsize=1024)
 def address_literal(ip: str) -> str:
     """``192.0.2.1`` -> ``[192.0.2.1]``; ``2001:db8::1`` -> ``[IPv6:2001:db8::1]``."""
     try:
@@ -74,9 +76,24 @@ def with_protocol(*, esmtp: bool, tls: bool, auth: bool, smtputf8: bool = False)
     return base + suffix
 
 
+_last_date: tuple[int, str] = (-1, "")
+
+
 def rfc5322_date(when: float | None = None) -> str:
-    """``Tue, 01 Jul 2025 10:00:00 +0200`` (local time, numeric zone)."""
-    return email.utils.formatdate(time.time() if when is None else when, localtime=True)
+    """``Tue, 01 Jul 2025 10:00:00 +0200`` (local time, numeric zone).
+
+    The text has whole seconds, so the current time's is computed once per
+    second (``formatdate`` with a local zone costs more than the rest of the
+    ``Received`` header).
+    """
+    global _last_date
+    if when is not None:
+        return email.utils.formatdate(when, localtime=True)
+    secs = int(time.time())
+    cached = _last_date  # one read: another thread may replace it meanwhile
+    if cached[0] != secs:
+        cached = _last_date = (secs, email.utils.formatdate(secs, localtime=True))
+    return cached[1]
 
 
 def received_header(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import types
 
 import pytest
 
@@ -11,6 +12,7 @@ from mailgw.protocols.smtp import replies
 from mailgw.protocols.smtp.trace import (
     address_literal,
     received_header,
+    rfc5322_date,
     trace_headers,
     with_protocol,
 )
@@ -104,3 +106,18 @@ def test_reply_constants_have_codes() -> None:
     assert replies.R550_RELAY_DENIED.startswith("550 5.7.1 ")
     assert replies.R554_BARE_LF.startswith("554 5.6.11 ")
     assert "bare CR or LF" in replies.R554_BARE_LF
+
+
+def test_rfc5322_date_follows_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mailgw.protocols.smtp.trace as trace
+
+    now = [1_751_356_800.25]
+    monkeypatch.setattr(trace, "time", types.SimpleNamespace(time=lambda: now[0]))
+    first = rfc5322_date()
+    assert first == email.utils.formatdate(1_751_356_800, localtime=True)
+    now[0] += 0.5  # same second: same text
+    assert rfc5322_date() == first
+    now[0] += 1.0  # next second: new text
+    assert rfc5322_date() == email.utils.formatdate(1_751_356_801, localtime=True)
+    assert rfc5322_date() != first
+    assert rfc5322_date(86_400.0) == email.utils.formatdate(86_400.0, localtime=True)
