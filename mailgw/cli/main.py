@@ -10,27 +10,24 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
-
-import typer
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mailgw import __version__
 from mailgw.errors import EXIT_USAGE, MailgwError
+
+if TYPE_CHECKING:
+    import typer
+
+# Typer is imported when the app is first needed (``_build_app``), not here:
+# ``mailgw send`` is dispatched by ``main()`` before that and must start fast
+# (bench/send_startup.py).  ``app`` is a lazy module attribute (PEP 562).
 
 EPILOG = (
     "Exit codes: 0 success; 1 the operation failed; 2 usage or configuration error; "
     "3 network error (cannot listen or connect)."
 )
 
-app = typer.Typer(
-    name="mailgw",
-    help="Mail gateway for small offices: SMTP, POP3 and IMAP over one Maildir store.",
-    epilog=EPILOG,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+app: typer.Typer  # built on first use by _build_app()
 
 
 @dataclass
@@ -45,7 +42,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _global(
     ctx: typer.Context,
     config: Annotated[
@@ -69,21 +65,58 @@ def _global(
 
 def _register() -> None:
     """Attach the command groups.  Imports stay cheap: heavy work is lazy."""
-    from mailgw.cli import cert, config, serve, user
+    from mailgw.cli import cert, config, queue, send, serve, user
 
     app.add_typer(user.app, name="user")
     app.add_typer(config.app, name="config")
     app.add_typer(cert.app, name="cert")
     app.command("serve", epilog=EPILOG)(serve.serve)
+    app.add_typer(queue.app, name="queue")
+    send.register(app)
 
 
-_register()
+def _build_app() -> typer.Typer:
+    """Import Typer, make the app and attach the command groups (once)."""
+    global app, typer
+    if "app" in globals():
+        return app
+    import typer
+
+    app = typer.Typer(
+        name="mailgw",
+        help="Mail gateway for small offices: SMTP, POP3 and IMAP over one Maildir store.",
+        epilog=EPILOG,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    app.callback()(_global)
+    _register()
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return _build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the app, map domain errors to exit codes."""
+    """Console entry point: run the app, map domain errors to exit codes.
+
+    ``[global options] send ...`` goes to the lean sendmail-compatible parser
+    before Typer is imported (exit codes: sysexits, see ``mailgw send --help``).
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "send" in args:
+        from mailgw.relay.sendmail import run, split_global
+
+        split = split_global(args)
+        if split is not None:
+            sys.exit(run(split[1], config=split[0]))
     try:
-        app(args=argv, prog_name="mailgw", standalone_mode=True)
+        _build_app()(args=args, prog_name="mailgw", standalone_mode=True)
     except MailgwError as exc:
         typer.echo(f"mailgw: error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -26,6 +26,9 @@ from mailgw.config.schema import (
     LimitsConfig,
     ListenerConfig,
     Protocol,
+    RelayConfig,
+    RouteConfig,
+    RouteKind,
     TlsConfig,
     TlsMode,
 )
@@ -44,6 +47,7 @@ TOP_KEYS = (
     "tls",
     "limits",
     "listeners",
+    "relay",
 )
 LISTENER_KEYS = ("name", "protocol", "address", "port", "tls", "trusted")
 TLS_KEYS = ("cert", "key")
@@ -58,6 +62,30 @@ _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _USER = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")  # docs/contracts.md
 _LOCAL_PART = re.compile(r"^[^\s@\"<>(),;:\\\[\]]{1,64}$")
 _LISTENER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+RELAY_KEYS = (
+    "routes",
+    "lifetime",
+    "retry_min",
+    "retry_max",
+    "delay_warning",
+    "spool_dir",
+    "resolver",
+    "postmaster",
+    "notice_interval",
+)
+RESOLVER_KEYS = ("nameservers", "port")
+ROUTE_KEYS = tuple(f.name for f in fields(RouteConfig))
+ROUTE_KINDS: tuple[str, ...] = get_args(RouteKind)
+INLINE_PASSWORD = (
+    "passwords are not accepted inline: the configuration file is often readable by "
+    "other users and ends up in backups and version control; put the password in a "
+    "file only mailgw can read and name it with password_file:, or in an environment "
+    "variable named with password_env:"
+)
 
 
 def load_config(path: Path | None) -> Config:
@@ -235,6 +263,9 @@ class _Checker:
         catch_all: dict[str, str] = {}
         if "catch_all" in top:
             catch_all = self.catch_all(top["catch_all"], kline("catch_all", 1), domains)
+        relay = None
+        if "relay" in top:
+            relay = self.relay(top["relay"], kline("relay", 1), domains, data_dir)
         return Config(
             data_dir=data_dir,
             hostname=hostname,
@@ -247,6 +278,7 @@ class _Checker:
             limits=limits if limits is not None else LimitsConfig(),
             users_file=users_file,
             log_level=log_level,
+            relay=relay,
             source=self.file,
         )
 
@@ -460,3 +492,330 @@ class _Checker:
             self.local_domain(domain, domains, key_line, path)
             result[domain] = self.target(raw, domains, section.value_lines[key], path)
         return result
+
+    # --- relay ---------------------------------------------------------------
+
+    def duration(self, value: Any, line: int, path: str) -> float:
+        """Seconds: a number, or a string like ``300``, ``5m``, ``4h``, ``1h30m``, ``5d``."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        elif isinstance(value, str) and value.strip():
+            text = value.strip().lower()
+            pos, seconds = 0, 0.0
+            while pos < len(text):
+                match = _DURATION.match(text, pos)
+                if match is None:
+                    self.fail(
+                        f"not a duration: {value!r} (seconds, or a number with s, m, h, d "
+                        "or w: 300, 5m, 4h, 1h30m, 5d)",
+                        line,
+                        path,
+                    )
+                seconds += float(match.group(1)) * _UNITS[match.group(2)]
+                pos = match.end()
+                while pos < len(text) and text[pos] == " ":
+                    pos += 1
+        else:
+            self.fail(f"expected a duration (like 300, 5m, 4h, 5d), got {_kind(value)}", line, path)
+        if seconds <= 0:
+            self.fail(f"must be more than 0 seconds, got {value!r}", line, path)
+        return seconds
+
+    def mail_address(self, value: Any, line: int, path: str) -> str:
+        """Any ``local@domain`` address (the domain need not be local)."""
+        text = self.string(value, line, path)
+        local, _, domain = text.rpartition("@")
+        domain = a_label(domain)
+        if not _LOCAL_PART.match(local) or not is_hostname(domain):
+            self.fail(f"not a mail address: {text!r}", line, path)
+        return f"{local}@{domain}"
+
+    def relay(self, value: Any, line: int, domains: tuple[str, ...], data_dir: Path) -> RelayConfig:
+        section = self.mapping(value, line, "relay", RELAY_KEYS, required=("routes",))
+        at = section.value_lines.get
+        values: dict[str, Any] = {}
+        for key in ("lifetime", "retry_min", "retry_max", "notice_interval"):
+            if key in section:
+                values[key] = self.duration(section[key], at(key, line), f"relay.{key}")
+        if "delay_warning" in section:
+            raw = section["delay_warning"]
+            values["delay_warning"] = (
+                None
+                if raw is None or raw is False
+                else self.duration(raw, at("delay_warning", line), "relay.delay_warning")
+            )
+        relay = RelayConfig(**values)
+        if relay.retry_max < relay.retry_min:
+            self.fail(
+                f"must be at least retry_min ({relay.retry_min:g} s)",
+                at("retry_max", at("retry_min", line)),
+                "relay.retry_max",
+            )
+        if relay.delay_warning is not None and relay.delay_warning >= relay.lifetime:
+            self.fail(
+                f"must be shorter than lifetime ({relay.lifetime:g} s), or null to disable",
+                at("delay_warning", line),
+                "relay.delay_warning",
+            )
+        spool_dir = data_dir / "queue"
+        if "spool_dir" in section:
+            spool_dir = self.path(section["spool_dir"], at("spool_dir", line), "relay.spool_dir")
+        nameservers: tuple[str, ...] = ()
+        resolver_port = 53
+        if "resolver" in section:
+            nameservers, resolver_port = self.resolver(
+                section["resolver"], section.key_lines["resolver"]
+            )
+        postmaster = None
+        if section.get("postmaster") is not None:
+            postmaster = self.mail_address(
+                section["postmaster"], at("postmaster", line), "relay.postmaster"
+            )
+        routes = self.routes(section["routes"], section.key_lines["routes"], domains)
+        return RelayConfig(
+            routes=routes,
+            lifetime=relay.lifetime,
+            retry_min=relay.retry_min,
+            retry_max=relay.retry_max,
+            delay_warning=relay.delay_warning,
+            spool_dir=spool_dir,
+            nameservers=nameservers,
+            resolver_port=resolver_port,
+            postmaster=postmaster,
+            notice_interval=relay.notice_interval,
+        )
+
+    def resolver(self, value: Any, line: int) -> tuple[tuple[str, ...], int]:
+        section = self.mapping(value, line, "relay.resolver", RESOLVER_KEYS)
+        at = section.value_lines.get
+        servers: list[str] = []
+        if "nameservers" in section:
+            items = self.items(section["nameservers"], line, "relay.resolver.nameservers")
+            for i, (item, item_line) in enumerate(zip(items, items.item_lines, strict=True)):
+                path = f"relay.resolver.nameservers[{i}]"
+                text = self.string(item, item_line, path)
+                try:
+                    servers.append(str(ipaddress.ip_address(text)))
+                except ValueError:
+                    self.fail(f"not an IP address: {text!r}", item_line, path)
+        port = 53
+        if "port" in section:
+            port = self.integer(section["port"], at("port", line), "relay.resolver.port", 1, 65535)
+        return tuple(servers), port
+
+    def routes(self, value: Any, line: int, domains: tuple[str, ...]) -> tuple[RouteConfig, ...]:
+        items = self.items(value, line, "relay.routes")
+        result: list[RouteConfig] = []
+        names: dict[str, str] = {}
+        routed: dict[str, str] = {}
+        default: str | None = None
+        for i, (item, item_line) in enumerate(zip(items, items.item_lines, strict=True)):
+            path = f"relay.routes[{i}]"
+            if isinstance(item, LineDict) and "password" in item:
+                self.fail(INLINE_PASSWORD, item.key_lines["password"], f"{path}.password")
+            route = self.route(item, item_line, path, domains)
+            entry: LineDict = item
+            if route.name in names:
+                self.fail(
+                    f"duplicate route name {route.name!r} (also {names[route.name]})",
+                    entry.value_lines.get("name", item_line),
+                    f"{path}.name",
+                )
+            names[route.name] = path
+            if not route.domains:
+                if default is not None:
+                    self.fail(
+                        f"a second default route (no domains:); {default} is already the "
+                        "default: give one of them a domains: list",
+                        item_line,
+                        path,
+                    )
+                default = path
+            for domain in route.domains:
+                if domain in routed:
+                    self.fail(
+                        f"domain {domain!r} is already routed by {routed[domain]}",
+                        entry.key_lines.get("domains", item_line),
+                        f"{path}.domains",
+                    )
+                routed[domain] = path
+            result.append(route)
+        if default is None:
+            self.fail(
+                "no default route: one route needs no domains: list, so that mail for "
+                "every other domain has a way out",
+                line,
+                "relay.routes",
+            )
+        return tuple(result)
+
+    def route(self, value: Any, line: int, path: str, domains: tuple[str, ...]) -> RouteConfig:
+        entry = self.mapping(value, line, path, ROUTE_KEYS, required=("name",))
+        at = entry.value_lines.get
+        name = self.string(entry["name"], at("name", line), f"{path}.name")
+        if not _LISTENER_NAME.match(name):
+            self.fail(
+                f"route names are letters, digits, '.', '_' and '-': {name!r}",
+                at("name", line),
+                f"{path}.name",
+            )
+        kind = "smarthost"
+        if "kind" in entry:
+            kind = self.choice(entry["kind"], at("kind", line), f"{path}.kind", ROUTE_KINDS)
+        hosts: list[str] = []
+        if "hosts" in entry:
+            raw = entry["hosts"]
+            hosts_line = at("hosts", line)
+            if isinstance(raw, LineList):
+                items = self.items(raw, hosts_line, f"{path}.hosts")
+                pairs = list(zip(items, items.item_lines, strict=True))
+            else:
+                pairs = [(raw, hosts_line)]
+            for j, (host, host_line) in enumerate(pairs):
+                hpath = f"{path}.hosts[{j}]" if isinstance(raw, LineList) else f"{path}.hosts"
+                hosts.append(self.relay_host(host, host_line, hpath))
+        if kind == "smarthost" and not hosts:
+            self.fail("a smarthost route needs hosts: (one or more, tried in order)", line, path)
+        if kind == "mx" and hosts:
+            self.fail(
+                "an mx route finds its hosts in DNS (MX, then A/AAAA): remove hosts:, or "
+                "use kind: smarthost",
+                at("hosts", line),
+                f"{path}.hosts",
+            )
+        tls = "starttls"
+        if "tls" in entry:
+            tls = self.choice(entry["tls"], at("tls", line), f"{path}.tls", TLS_MODES)
+        # Smarthosts: TLS required and verified unless opted out.  MX: opportunistic
+        # STARTTLS (RFC 7435) unless opted in, as most MX hosts have no valid certificate.
+        strict = kind == "smarthost"
+        flags = {"tls_required": strict, "tls_verify": strict}
+        for key in flags:
+            if key in entry:
+                flags[key] = self.boolean(entry[key], at(key, line), f"{path}.{key}")
+        if tls == "none" and flags["tls_required"]:
+            self.fail(
+                "tls: none cannot satisfy tls_required; say tls_required: false to send in "
+                "plaintext on purpose",
+                at("tls", line),
+                f"{path}.tls",
+            )
+        default_port = 25 if kind == "mx" or tls == "none" else 465 if tls == "implicit" else 587
+        port = default_port
+        if "port" in entry:
+            port = self.integer(entry["port"], at("port", line), f"{path}.port", 1, 65535)
+        ca_file = None
+        if entry.get("ca_file") is not None:
+            ca_file = self.path(entry["ca_file"], at("ca_file", line), f"{path}.ca_file")
+            if not ca_file.is_file():
+                self.fail(f"file not found: {ca_file}", at("ca_file", line), f"{path}.ca_file")
+        username = None
+        if entry.get("username") is not None:
+            username = self.string(entry["username"], at("username", line), f"{path}.username")
+        password_file = None
+        if entry.get("password_file") is not None:
+            password_file = self.path(
+                entry["password_file"], at("password_file", line), f"{path}.password_file"
+            )
+        password_env = None
+        if entry.get("password_env") is not None:
+            password_env = self.string(
+                entry["password_env"], at("password_env", line), f"{path}.password_env"
+            )
+            if not _ENV_NAME.match(password_env):
+                self.fail(
+                    f"not an environment variable name: {password_env!r}",
+                    at("password_env", line),
+                    f"{path}.password_env",
+                )
+        if password_file is not None and password_env is not None:
+            self.fail(
+                "give password_file or password_env, not both",
+                at("password_env", line),
+                f"{path}.password_env",
+            )
+        has_password = password_file is not None or password_env is not None
+        if username is not None and not has_password:
+            self.fail(
+                "username needs a password: add password_file: or password_env:",
+                at("username", line),
+                f"{path}.username",
+            )
+        if username is None and has_password:
+            key = "password_file" if password_file is not None else "password_env"
+            self.fail("a password without username:", at(key, line), f"{path}.{key}")
+        if username is not None and kind == "mx":
+            self.fail(
+                "MX hosts do not take AUTH: remove username, or use kind: smarthost",
+                at("username", line),
+                f"{path}.username",
+            )
+        route_domains: list[str] = []
+        if "domains" in entry:
+            items = self.items(entry["domains"], at("domains", line), f"{path}.domains")
+            for j, (item, item_line) in enumerate(zip(items, items.item_lines, strict=True)):
+                dpath = f"{path}.domains[{j}]"
+                domain = self.hostname(item, item_line, dpath)
+                if domain in domains:
+                    self.fail(
+                        f"{domain!r} is a local domain (domains:); its mail is not relayed",
+                        item_line,
+                        dpath,
+                    )
+                if domain not in route_domains:
+                    route_domains.append(domain)
+        max_per = 100
+        if "max_per_connection" in entry:
+            max_per = self.integer(
+                entry["max_per_connection"],
+                at("max_per_connection", line),
+                f"{path}.max_per_connection",
+                1,
+                10000,
+            )
+        concurrency = 4
+        if "concurrency" in entry:
+            concurrency = self.integer(
+                entry["concurrency"], at("concurrency", line), f"{path}.concurrency", 1, 100
+            )
+        return RouteConfig(
+            name=name,
+            kind=kind,  # type: ignore[arg-type]  # checked against ROUTE_KINDS
+            hosts=tuple(hosts),
+            port=port,
+            tls=tls,  # type: ignore[arg-type]  # checked against TLS_MODES
+            tls_required=flags["tls_required"],
+            tls_verify=flags["tls_verify"],
+            ca_file=ca_file,
+            username=username,
+            password_file=password_file,
+            password_env=password_env,
+            domains=tuple(route_domains),
+            max_per_connection=max_per,
+            concurrency=concurrency,
+        )
+
+    def relay_host(self, value: Any, line: int, path: str) -> str:
+        """A smarthost: a host name or an IP address, optionally with ``:port``
+        (``smtp.isp.example:2525``, ``[2001:db8::1]:587``) overriding port:."""
+        text = self.string(value, line, path)
+        host, port = text, ""
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            if rest and not rest.startswith(":"):
+                self.fail(f"not a host name or [address]:port: {text!r}", line, path)
+            port = rest[1:]
+        elif text.count(":") == 1:
+            host, _, port = text.partition(":")
+        if port and (not port.isdigit() or not 0 < int(port) < 65536):
+            self.fail(f"bad port in {text!r}: expected 1-65535", line, path)
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            name = a_label(host)
+            if not is_hostname(name):
+                self.fail(f"not a host name or IP address: {text!r}", line, path)
+            return f"{name}:{port}" if port else name
+        if port:
+            return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+        return str(address)

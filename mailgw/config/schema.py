@@ -63,6 +63,58 @@ class LimitsConfig:
     auth_failure_window: int = 900  # seconds after which an address's failures are forgotten
 
 
+RouteKind = Literal["smarthost", "mx"]
+
+DAY = 86400.0
+HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """One way out for relayed mail (``relay.routes[]``).
+
+    ``kind``: smarthost (``hosts`` in order, the next one when a host cannot
+    be reached: failover) or mx (direct delivery: MX records of the recipient
+    domain, then A/AAAA).  ``domains``: the recipient domains this route is
+    for; empty means the default route (at most one).  ``tls``: starttls or
+    implicit (TLS from the first byte, port 465) or none; ``tls_required``
+    (default true) refuses to send without TLS; ``tls_verify`` (default true)
+    checks the certificate and host name, against ``ca_file`` if given.  The
+    password is never inline: ``password_file`` or ``password_env``.
+    """
+
+    name: str
+    kind: RouteKind = "smarthost"
+    hosts: tuple[str, ...] = ()
+    port: int = 587
+    tls: TlsMode = "starttls"
+    tls_required: bool = True
+    tls_verify: bool = True
+    ca_file: Path | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+    domains: tuple[str, ...] = ()
+    max_per_connection: int = 100  # messages sent over one SMTP connection
+    concurrency: int = 4  # connections at once per destination
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    """The outbound queue (``relay:``).  Durations are seconds."""
+
+    routes: tuple[RouteConfig, ...] = ()
+    lifetime: float = 5 * DAY  # then the message bounces: "delivery time expired"
+    retry_min: float = 300.0  # first retry; doubles per attempt, +-20% jitter
+    retry_max: float = 4 * HOUR  # cap of the retry interval
+    delay_warning: float | None = 4 * HOUR  # one "delayed" DSN after this; None: never
+    spool_dir: Path | None = None  # None: data_dir / "queue" (the loader fills it in)
+    nameservers: tuple[str, ...] = ()  # resolver for MX routes; empty: the system's
+    resolver_port: int = 53
+    postmaster: str | None = None  # gets notices (route held, ...); None: no notices
+    notice_interval: float = HOUR  # at most one notice per reason per interval
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration.  Paths are absolute once loaded."""
@@ -81,11 +133,19 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     users_file: Path | None = None  # default: data_dir / "users.passwd"
     log_level: str = "info"
+    relay: RelayConfig | None = None  # None: no relaying runner in serve
     source: str = "<embedded defaults>"  # the file it came from, for messages
 
     @property
     def passwd_path(self) -> Path:
         return self.users_file if self.users_file is not None else self.data_dir / "users.passwd"
+
+    @property
+    def queue_dir(self) -> Path:
+        """The relay spool: ``relay.spool_dir``, default ``data_dir / "queue"``."""
+        if self.relay is not None and self.relay.spool_dir is not None:
+            return self.relay.spool_dir
+        return self.data_dir / "queue"
 
     @property
     def mail_root(self) -> Path:

@@ -14,6 +14,12 @@ Signals:
   return.  Nothing acknowledged is lost: ``250`` is only sent after fsync.
 * SIGHUP: reload the user database and the certificate in place; open
   connections are not dropped.
+
+With a ``relay:`` section the queue runner (``mailgw.relay.runner``) runs on
+the same loop: it starts after the listeners and, on SIGTERM, starts no new
+delivery and finishes the SMTP transactions in flight (bounded by
+``DRAIN_TIMEOUT``; an attempt cut short is simply retried later: the queue is
+at-least-once, see the runner's docstring).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from mailgw.config.schema import Config, ListenerConfig
 from mailgw.errors import ConfigError, NetworkError
@@ -48,6 +55,12 @@ class MailServer:
         self._servers: list[asyncio.Server] = []
         self.bound: list[Bound] = []
         self._stop = asyncio.Event()
+        # the relay queue (config.relay): the SMTP server enqueues into ``spool``
+        # and calls ``runner.wake()``
+        self.spool: Any = None
+        self.runner: Any = None
+        self._runner_stop = asyncio.Event()
+        self._runner_task: asyncio.Task[None] | None = None
 
     async def _listen(self, listener: ListenerConfig) -> asyncio.Server:
         if listener.tls != "none" and self.ctx.tls is None:
@@ -70,6 +83,8 @@ class MailServer:
         )
 
     async def start(self) -> list[Bound]:
+        if self.config.relay is not None:
+            self.prepare_relay()  # before the listeners: SMTP enqueues into self.spool
         for listener in self.config.listeners:
             try:
                 server = await self._listen(listener)
@@ -83,7 +98,41 @@ class MailServer:
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
                 self.bound.append(Bound(listener, host, port))
+        if self.config.relay is not None:
+            self.start_relay()
         return self.bound
+
+    def prepare_relay(self) -> None:
+        """The spool and the queue runner (``config.relay`` is set), not yet running."""
+        from mailgw.relay.runner import QueueRunner
+        from mailgw.relay.spool import Spool
+
+        self.spool = Spool(self.config.queue_dir)
+        self.spool.ensure_dirs()
+        self.runner = QueueRunner(
+            self.config, self.spool, store=self.ctx.store, userdb=self.ctx.userdb
+        )
+
+    def start_relay(self) -> None:
+        """Start the queue runner's passes on this loop."""
+        if self.runner is None:
+            self.prepare_relay()
+        self._runner_task = asyncio.create_task(self.runner.run_forever(self._runner_stop))
+        log.info("relay queue runner started on %s", self.config.queue_dir)
+
+    async def stop_relay(self, timeout: float = DRAIN_TIMEOUT) -> None:
+        """No new deliveries; wait (bounded) for the ones in flight."""
+        task, self._runner_task = self._runner_task, None
+        if task is None:
+            return
+        self._runner_stop.set()
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            log.warning("relay deliveries still in flight after %.0f s: cancelled", timeout)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        elif task.exception() is not None:
+            log.error("relay queue runner failed: %r", task.exception())
 
     def reload(self) -> None:
         """SIGHUP: users and certificate, in place."""
@@ -106,6 +155,7 @@ class MailServer:
     async def close(self, timeout: float = DRAIN_TIMEOUT) -> None:
         for server in self._servers:
             server.close()
+        relay = asyncio.create_task(self.stop_relay(timeout))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self.ctx.active and loop.time() < deadline:
@@ -117,6 +167,7 @@ class MailServer:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+        await relay
 
 
 def install_signal_handlers(server: MailServer) -> Callable[[], None]:
