@@ -8,13 +8,20 @@ Theory of operation
   RFC 3501 7.4.1): it is left out, and a FETCH by sequence number then ends
   ``NO [EXPUNGEISSUED]`` (RFC 2180 4.1.2, RFC 5530); UID FETCH just omits it.
 * Metadata items (FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ) never open
-  the file, except RFC822.SIZE of a file whose name lacks ``W=``.  Content
-  items read the message in a worker thread, one message at a time, and
-  parse it once (``protocols/imap/mime.py``); ``protocols/imap/sections.py``
-  answers ENVELOPE, BODY[STRUCTURE], RFC822.* and BODY[section]<partial>.  Bare LFs go out as CRLF.
+  the file, except RFC822.SIZE of a file whose name lacks ``W=``.
+* Content is read in worker threads a *group* of messages per hop (up to
+  ``GROUP_BYTES`` of files, at least one message), the next group read while
+  the current one is written; each group's responses go out in one write.
+* The whole message (``BODY[]``, ``BODY.PEEK[]``, ``RFC822``, their partials
+  ``<o.n>``) and RFC822.SIZE come straight from the stored bytes: no MIME
+  parse.  The data is sent as on the wire (RFC 3501 2.3.4): a CRLF-only file
+  as is, bare LFs otherwise turned into CRLF.  Only ENVELOPE, BODY[STRUCTURE],
+  RFC822.HEADER/TEXT and other sections parse the message, once
+  (``protocols/imap/mime.py``, ``protocols/imap/sections.py``).
 * BODY[...] without .PEEK, RFC822 and RFC822.TEXT set ``\\Seen`` in a
-  read-write mailbox; FLAGS is then added to that message's response
-  (RFC 3501 6.4.5).  A partial ``<o.n>`` answers ``BODY[...]<o>``.
+  read-write mailbox (one store call per command); FLAGS is then added to
+  that message's response (RFC 3501 6.4.5).  A partial ``<o.n>`` answers
+  ``BODY[]<o>``; an origin past the end gives an empty string.
 * Macros ALL/FAST/FULL were expanded by the parser; UID FETCH always returns
   UID (6.4.8).  CHANGEDSINCE (RFC 7162 3.1.4) skips messages whose MODSEQ is
   not greater and implies MODSEQ.
@@ -23,7 +30,9 @@ Theory of operation
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -43,6 +52,9 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 CONTENT_ATTS = frozenset(
     {"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
 )
+GROUP_BYTES = 8 << 20  # file bytes read per worker-thread hop
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_CRLF = b"\r\n"
 
 
 def internaldate(ts: float) -> str:
@@ -58,8 +70,45 @@ def wire_size_from_name(info: MessageInfo) -> int | None:
     return None
 
 
+# Maildir key -> the file has CRLF line ends only (files never change under a key);
+# what Dovecot keeps in its index cache.  Bounded: cleared when full.
+_CRLF_ONLY: dict[str, bool] = {}
+CRLF_CACHE_MAX = 100_000
+
+
+def crlf_only(info: MessageInfo, raw: bytes) -> bool:
+    """True when ``raw`` (the file of ``info``) has no bare LF; names and cache first."""
+    vsize = wire_size_from_name(info)
+    if vsize is not None and info.size == len(raw):
+        return vsize == len(raw)  # Dovecot's and our W=: the size with CRLF line ends
+    known = _CRLF_ONLY.get(info.key)
+    if known is None:
+        known = raw.count(b"\n") == raw.count(_CRLF)
+        if len(_CRLF_ONLY) >= CRLF_CACHE_MAX:
+            _CRLF_ONLY.clear()
+        _CRLF_ONLY[info.key] = known
+    return known
+
+
+def wire_of(info: MessageInfo, raw: bytes) -> bytes:
+    return raw if crlf_only(info, raw) else _BARE_LF.sub(_CRLF, raw)
+
+
+def is_whole(item: c.FetchItem) -> bool:
+    """Answered from the stored bytes alone: the whole message or its size."""
+    if isinstance(item, c.BodySection):
+        return not item.part and item.text is None
+    return item.name in ("RFC822", "RFC822.SIZE")
+
+
 def needs_content(items: Sequence[c.FetchItem]) -> bool:
     return any(isinstance(i, c.BodySection) or i.name in CONTENT_ATTS for i in items)
+
+
+def needs_parse(items: Sequence[c.FetchItem]) -> bool:
+    return any(
+        not is_whole(i) and (isinstance(i, c.BodySection) or i.name in CONTENT_ATTS) for i in items
+    )
 
 
 def sets_seen(items: Sequence[c.FetchItem]) -> bool:
@@ -71,11 +120,19 @@ def sets_seen(items: Sequence[c.FetchItem]) -> bool:
     return False
 
 
-def _read(folder: Folder, info: MessageInfo) -> bytes | None:
-    try:
-        return folder.read(info)
-    except MessageNotFound:
-        return None
+def read_many(folder: Folder, infos: Sequence[MessageInfo]) -> list[bytes | None]:
+    """The files of ``infos`` (None for a vanished one); blocking, one worker hop."""
+    out: list[bytes | None] = []
+    for info in infos:
+        try:
+            out.append(folder.read(info))
+        except MessageNotFound:
+            out.append(None)
+    return out
+
+
+def _flags_value(flags: list[str]) -> s.Value:
+    return [s.Atom(f) for f in flags]
 
 
 def render(
@@ -85,30 +142,98 @@ def render(
     flags: list[str],
     raw: bytes | None,
     add_flags: bool,
-) -> bytes:
-    out: list[tuple[str | s.Raw, s.Value]] = []
-    msg = mime.parse(raw) if raw is not None else None
+) -> list[bytes]:
+    """``* seq FETCH (...)`` as chunks, message data never copied into a bigger one."""
+    pairs: list[tuple[str | s.Raw, s.Value]] = []
+    data: bytes | None = None  # the wire form, made once
+    msg: mime.Message | None = None
     for item in items:
+        if isinstance(item, c.BodySection) and not item.part and item.text is None:
+            if data is None:
+                assert raw is not None
+                data = wire_of(m.info, raw)
+            value = data
+            if item.partial is not None:
+                origin, count = item.partial
+                value = data[origin : origin + count] if origin < len(data) else b""
+            pairs.append((sections.section_name(item), s.Literal(value)))
+            continue
         name = item.name if isinstance(item, c.FetchAtt) else None
         if name == "FLAGS":
-            out.append(("FLAGS", [s.Atom(f) for f in flags]))
+            pairs.append(("FLAGS", _flags_value(flags)))
         elif name == "UID":
-            out.append(("UID", m.uid))
+            pairs.append(("UID", m.uid))
         elif name == "INTERNALDATE":
-            out.append(("INTERNALDATE", internaldate(m.info.internaldate)))
+            pairs.append(("INTERNALDATE", internaldate(m.info.internaldate)))
         elif name == "MODSEQ":
-            out.append(("MODSEQ", [m.info.modseq]))
-        elif name == "RFC822.SIZE" and msg is None:
+            pairs.append(("MODSEQ", [m.info.modseq]))
+        elif name in ("RFC822", "RFC822.SIZE") and raw is not None:
+            if data is None:
+                data = wire_of(m.info, raw)
+            pairs.append((name, s.Literal(data) if name == "RFC822" else len(data)))
+        elif name == "RFC822.SIZE":
             size = wire_size_from_name(m.info)
-            out.append(("RFC822.SIZE", size if size is not None else m.info.size))
+            pairs.append(("RFC822.SIZE", size if size is not None else m.info.size))
         else:
-            assert msg is not None
+            assert raw is not None
+            if msg is None:
+                msg = mime.parse(raw)
             pair = sections.fetch_item(msg, item)
             if pair is not None:
-                out.append(pair)
+                pairs.append(pair)
     if add_flags and not any(isinstance(i, c.FetchAtt) and i.name == "FLAGS" for i in items):
-        out.append(("FLAGS", [s.Atom(f) for f in flags]))
-    return s.fetch(seq, out)
+        pairs.append(("FLAGS", _flags_value(flags)))
+    return fetch_chunks(seq, pairs)
+
+
+def fetch_chunks(seq: int, pairs: Sequence[tuple[str | s.Raw, s.Value]]) -> list[bytes]:
+    """What ``serializer.fetch`` makes, as a list; literal data stays its own chunk."""
+    out: list[bytes] = []
+    sep = b"* %d FETCH (" % seq
+    for name, value in pairs:
+        label = name.value if isinstance(name, s.Raw) else name.encode("ascii")
+        if isinstance(value, s.Literal):
+            out.append(sep + label + b" {%d}\r\n" % len(value.value))
+            out.append(value.value)
+        else:
+            out.append(sep + label + b" " + s.value(value))
+        sep = b" "
+    if not pairs:
+        out.append(sep)
+    out.append(b")\r\n")
+    return out
+
+
+async def _mark_seen(sess: ImapSession, live: list[tuple[int, ViewMessage]]) -> set[int]:
+    """Add \\Seen to the unseen ones in one store call; the UIDs that changed."""
+    view = sess.need_selected()
+    unseen = [m for _, m in live if "\\Seen" not in m.flags]
+    if not unseen:
+        return set()
+    result = await asyncio.to_thread(
+        view.folder.store_flags, [m.uid for m in unseen], ["\\Seen"], mode="add"
+    )
+    changed = {i.uid: i for i in result.changed}
+    for m in unseen:
+        info = changed.get(m.uid)
+        if info is not None:
+            view.set_flags(m, info)
+    return set(changed)
+
+
+def _groups(live: list[tuple[int, ViewMessage]]) -> list[list[tuple[int, ViewMessage]]]:
+    groups: list[list[tuple[int, ViewMessage]]] = []
+    current: list[tuple[int, ViewMessage]] = []
+    size = 0
+    for pair in live:
+        if current and size + pair[1].info.size > GROUP_BYTES:
+            groups.append(current)
+            current, size = [], 0
+        current.append(pair)
+        size += pair[1].info.size
+    if current:
+        groups.append(current)
+    return groups
 
 
 async def fetch(sess: ImapSession, cmd: c.Fetch) -> None:
@@ -126,37 +251,51 @@ async def fetch(sess: ImapSession, cmd: c.Fetch) -> None:
             raise Refusal("MODSEQ is not supported", status="BAD")
         view.condstore = True
     content = needs_content(items)
-    seen = sets_seen(items) and not view.readonly
+    size_from_file = c.FetchAtt("RFC822.SIZE") in items
     missing = False
+    live: list[tuple[int, ViewMessage]] = []
     for seq, m in targets:
         if m.expunged:
             missing = True
-            continue
-        if cmd.changedsince is not None and m.info.modseq <= cmd.changedsince:
-            continue
-        raw: bytes | None = None
-        if content or ("RFC822.SIZE" in _names(items) and wire_size_from_name(m.info) is None):
-            raw = await asyncio.to_thread(_read, view.folder, m.info)
-            if raw is None:
-                missing = True
-                continue
-        add_flags = False
-        if seen and "\\Seen" not in m.flags:
-            try:
-                result = await asyncio.to_thread(
-                    view.folder.store_flags, [m.uid], ["\\Seen"], mode="add"
-                )
-            except MessageNotFound:
-                missing = True
-                continue
-            if result.changed:
-                view.set_flags(m, result.changed[0])
-                add_flags = True
-        await sess.send(render(seq, m, items, view.flags_of(m), raw, add_flags))
+        elif cmd.changedsince is None or m.info.modseq > cmd.changedsince:
+            live.append((seq, m))
+    added: set[int] = set()
+    if live and sets_seen(items) and not view.readonly:
+        added = await _mark_seen(sess, live)
+
+    def needs_file(m: ViewMessage) -> bool:
+        return content or (size_from_file and wire_size_from_name(m.info) is None)
+
+    folder = view.folder
+    groups = _groups(live)
+    pending: asyncio.Future[list[bytes | None]] | None = None
+
+    def start(group: list[tuple[int, ViewMessage]]) -> asyncio.Future[list[bytes | None]]:
+        infos = [m.info for _, m in group if needs_file(m)]
+        return asyncio.ensure_future(asyncio.to_thread(read_many, folder, infos))
+
+    try:
+        if groups:
+            pending = start(groups[0])
+        for n, group in enumerate(groups):
+            assert pending is not None
+            raws = iter(await pending)
+            pending = start(groups[n + 1]) if n + 1 < len(groups) else None
+            chunks: list[bytes] = []
+            for seq, m in group:
+                need = needs_file(m)
+                raw = next(raws) if need else None
+                if need and raw is None:
+                    missing = True
+                    continue
+                flags = view.flags_of(m)
+                chunks += render(seq, m, items, flags, raw, m.uid in added)
+            await sess.send(b"".join(chunks))
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, MessageNotFound, OSError):
+                await pending
     if missing and not cmd.uid:
         raise Refusal("Some of the requested messages no longer exist", "EXPUNGEISSUED")
     await sess.finish(cmd.tag, "OK", "FETCH completed", expunge_ok=cmd.uid, uid=cmd.uid)
-
-
-def _names(items: Sequence[c.FetchItem]) -> set[str]:
-    return {i.name for i in items if isinstance(i, c.FetchAtt)}

@@ -62,11 +62,11 @@ async def search(sess: ImapSession, cmd: c.Search) -> None:
             m.uid in view.recent,
             _loader(view.folder, m.info),
         )
-        for seq, m in enumerate(view.messages, 1)
+        for seq, m in view.messages()
         if not m.expunged
     ]
-    max_seq = len(view.messages)
-    max_uid = view.messages[-1].uid if view.messages else 0
+    max_seq = len(view)
+    max_uid = view.last_uid
     try:
         outcome = await asyncio.to_thread(
             se.search, cmd.key, messages, uid=cmd.uid, max_seq=max_seq, max_uid=max_uid

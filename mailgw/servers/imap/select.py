@@ -86,7 +86,7 @@ async def examine(sess: ImapSession, cmd: c.Examine) -> None:
 async def close(sess: ImapSession, cmd: c.Close) -> None:
     view = sess.need_selected()
     if not view.readonly:
-        doomed = [m.uid for m in view.messages if not m.expunged and "\\Deleted" in m.flags]
+        doomed = [m.uid for _, m in view.messages() if not m.expunged and "\\Deleted" in m.flags]
         if doomed:
             await asyncio.to_thread(view.folder.expunge, doomed)
     sess.deselect()

@@ -21,15 +21,28 @@ client may be told:
   the one whose ``Folder.claim_recent()`` moved it from ``new/`` to ``cur/``
   (read-write sessions only, as Dovecot does).
 
-Sequence sets resolve against the view (``resolve``), so a message expunged
-by someone else keeps its number until its EXPUNGE was sent; handlers skip or
-refuse such messages (RFC 2180 4.1).
+Memory (hundreds of idle sessions on one big INBOX): the message list is a
+:class:`Snapshot`, immutable and shared by every view of the same folder in
+this process (a weak per-folder cache; a new listing equal to the cached one
+reuses it).  A view holds only its sequence -> UID map (an ``array('I')``,
+itself shared with the snapshot while they agree), the snapshot, and small
+per-session dicts: flags of its own STOREs not yet in a snapshot, messages
+expunged but not yet reported, pending flag updates, ``\\Recent`` UIDs.  A
+snapshot records which UIDs changed against its predecessor, so applying the
+next snapshot costs O(changes), not O(messages).
+
+Sequence sets resolve against the view (``resolve``, by bisection), so a
+message expunged by someone else keeps its number until its EXPUNGE was sent;
+handlers skip or refuse such messages (RFC 2180 4.1).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import weakref
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 from mailgw.protocols.imap import commands as c
 from mailgw.protocols.imap import serializer as s
@@ -42,51 +55,147 @@ def imap_flags(info: MessageInfo) -> frozenset[str]:
     return info.flags | info.keywords
 
 
+def _same_flags(a: MessageInfo, b: MessageInfo) -> bool:
+    return a.flags == b.flags and a.keywords == b.keywords
+
+
 class BadSequence(Exception):
     """A message sequence number outside the view (tagged BAD)."""
 
 
-@dataclass(slots=True)
+class Snapshot:
+    """One listing of a folder (UID order), shared by every view that has it."""
+
+    __slots__ = ("__weakref__", "base", "changed", "has_new", "infos", "uids")
+
+    def __init__(self, infos: list[MessageInfo], base: Snapshot | None = None) -> None:
+        self.infos = infos
+        self.uids = array("I", [i.uid for i in infos])
+        self.has_new = any(i.path.parent.name == "new" for i in infos)  # not \\Recent-claimed yet
+        # the snapshot this one follows, and the UIDs of ``base`` that changed or vanished
+        self.base: weakref.ref[Snapshot] | None = None
+        self.changed: frozenset[int] = frozenset()
+        if base is not None:
+            self.base = weakref.ref(base)
+            self.changed = frozenset(_changed(base, self))
+
+    def index(self, uid: int) -> int:
+        """Position of ``uid``, or -1."""
+        uids = self.uids
+        i = bisect_left(uids, uid)
+        return i if i < len(uids) and uids[i] == uid else -1
+
+    def info(self, uid: int) -> MessageInfo | None:
+        i = self.index(uid)
+        return self.infos[i] if i >= 0 else None
+
+
+def _changed(old: Snapshot, new: Snapshot) -> Iterator[int]:
+    """UIDs of ``old`` that are gone or different in ``new`` (a merge walk)."""
+    j, n = 0, len(new.infos)
+    for a in old.infos:
+        while j < n and new.infos[j].uid < a.uid:
+            j += 1
+        if j >= n or new.infos[j].uid != a.uid or (new.infos[j] is not a and new.infos[j] != a):
+            yield a.uid
+
+
+# folder path -> the newest snapshot some view holds (per process)
+_SNAPSHOTS: weakref.WeakValueDictionary[Path, Snapshot] = weakref.WeakValueDictionary()
+
+
+def snapshot_for(folder: Folder, infos: list[MessageInfo]) -> Snapshot:
+    """The shared snapshot equal to ``infos`` (a new one when the folder changed)."""
+    old = _SNAPSHOTS.get(folder.path)
+    if old is not None and (old.infos is infos or old.infos == infos):
+        return old
+    snap = Snapshot(infos, old)
+    _SNAPSHOTS[folder.path] = snap
+    return snap
+
+
 class ViewMessage:
-    uid: int
-    info: MessageInfo
-    flags: frozenset[str]
-    expunged: bool = False
+    """One message of a view as a handler sees it (made on demand by ``resolve``)."""
+
+    __slots__ = ("expunged", "info", "uid")
+
+    def __init__(self, uid: int, info: MessageInfo, expunged: bool = False) -> None:
+        self.uid = uid
+        self.info = info
+        self.expunged = expunged
+
+    @property
+    def flags(self) -> frozenset[str]:
+        return imap_flags(self.info)
 
 
-@dataclass
 class SelectedMailbox:
-    folder: Folder
-    readonly: bool
-    uidvalidity: int
-    messages: list[ViewMessage] = field(default_factory=list)
-    recent: set[int] = field(default_factory=set)
-    reported_exists: int = 0
-    reported_recent: int = 0
-    pending_flags: dict[int, None] = field(default_factory=dict)
-    condstore: bool = False
-    by_uid: dict[int, ViewMessage] = field(default_factory=dict)
+    __slots__ = (
+        "condstore",
+        "folder",
+        "gone",
+        "pending_flags",
+        "readonly",
+        "recent",
+        "reported_exists",
+        "snap",
+        "stored",
+        "uids",
+        "uidvalidity",
+    )
+
+    def __init__(self, folder: Folder, readonly: bool, uidvalidity: int, snap: Snapshot) -> None:
+        self.folder = folder
+        self.readonly = readonly
+        self.uidvalidity = uidvalidity
+        self.snap = snap
+        self.uids = snap.uids  # sequence number - 1 -> UID; replaced, never mutated
+        self.recent: set[int] = set()
+        self.reported_exists = len(snap.uids)
+        self.pending_flags: dict[int, None] = {}
+        self.condstore = False
+        self.stored: dict[int, MessageInfo] = {}  # our STOREs not yet in ``snap``
+        self.gone: dict[int, MessageInfo] = {}  # expunged, EXPUNGE not sent yet
 
     @classmethod
     def open(
         cls, folder: Folder, readonly: bool, infos: Sequence[MessageInfo], recent: set[int]
     ) -> SelectedMailbox:
-        view = cls(folder, readonly, folder.uidvalidity)
-        view.messages = [ViewMessage(i.uid, i, imap_flags(i)) for i in infos]
-        view.by_uid = {m.uid: m for m in view.messages}
+        view = cls(folder, readonly, folder.uidvalidity, snapshot_for(folder, list(infos)))
         view.recent = set(recent)
-        view.reported_exists = len(view.messages)
-        view.reported_recent = len(view.recent)
         return view
 
     # --- numbers -------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self.messages)
+        return len(self.uids)
+
+    def _pos(self, uid: int) -> int:
+        """Index of ``uid`` in the view, or -1."""
+        uids = self.uids
+        i = bisect_left(uids, uid)
+        return i if i < len(uids) and uids[i] == uid else -1
 
     def seq(self, uid: int) -> int:
-        m = self.by_uid[uid]
-        return self.messages.index(m) + 1
+        i = self._pos(uid)
+        if i < 0:
+            raise KeyError(uid)
+        return i + 1
+
+    def _message(self, uid: int) -> ViewMessage:
+        info = self.stored.get(uid) or self.snap.info(uid)
+        if info is None:
+            return ViewMessage(uid, self.gone[uid], True)
+        return ViewMessage(uid, info, uid in self.gone)
+
+    def messages(self) -> Iterator[tuple[int, ViewMessage]]:
+        """Every (sequence number, message) of the view, ascending."""
+        for i, uid in enumerate(self.uids, 1):
+            yield i, self._message(uid)
+
+    @property
+    def last_uid(self) -> int:
+        return self.uids[-1] if self.uids else 0
 
     def flags_of(self, m: ViewMessage) -> list[str]:
         out = sorted(m.flags, key=lambda f: (not f.startswith("\\"), f))
@@ -98,78 +207,91 @@ class SelectedMailbox:
         """(sequence number, message) pairs in ascending order; BadSequence when invalid."""
         if seqset.saved:
             raise BadSequence("Saved search results are not supported")
-        msgs = self.messages
+        uids = self.uids
         if uid:
-            if not msgs:
+            if not uids:
                 return []
-            largest = msgs[-1].uid
-            return [(i + 1, m) for i, m in enumerate(msgs) if seqset.contains(m.uid, largest)]
-        n = len(msgs)
+            largest = uids[-1]
+            positions: set[int] = set()
+            for r in seqset.ranges:
+                low, high = r.resolve(largest)
+                positions.update(range(bisect_left(uids, low), bisect_right(uids, high)))
+            return [(i + 1, self._message(uids[i])) for i in sorted(positions)]
+        n = len(uids)
         for r in seqset.ranges:
             for number in (r.first, r.last):
                 if (number != c.STAR and number > n) or (number == c.STAR and n == 0):
                     raise BadSequence("Invalid message sequence number")
-        return [(i, msgs[i - 1]) for i in seqset.iter(n)]
+        return [(i, self._message(uids[i - 1])) for i in seqset.iter(n)]
 
     # --- changes ---------------------------------------------------------------------
 
-    def apply(self, infos: Sequence[MessageInfo], new_recent: Iterable[int] = ()) -> None:
+    def apply(self, infos: list[MessageInfo], new_recent: Iterable[int] = ()) -> None:
         """Merge a fresh store listing into the view (see the module docstring)."""
-        present: set[int] = set()
-        last = self.messages[-1].uid if self.messages else 0
-        for info in infos:
-            present.add(info.uid)
-            m = self.by_uid.get(info.uid)
-            if m is None:
-                if info.uid > last:
-                    m = ViewMessage(info.uid, info, imap_flags(info))
-                    self.messages.append(m)
-                    self.by_uid[m.uid] = m
-                    last = info.uid
-                continue
-            if m.expunged:
-                continue
-            m.info = info
-            flags = imap_flags(info)
-            if flags != m.flags:
-                m.flags = flags
-                self.pending_flags[m.uid] = None
-        for m in self.messages:
-            if not m.expunged and m.uid not in present:
-                m.expunged = True
-        self.recent.update(u for u in new_recent if u in self.by_uid)
+        old = self.snap
+        new = snapshot_for(self.folder, infos)
+        if new is not old or self.stored:
+            candidates: Iterable[int]
+            if new is old:
+                candidates = list(self.stored)
+            elif new.base is not None and new.base() is old:
+                candidates = new.changed | self.stored.keys()
+            else:
+                candidates = self.uids
+            for uid in candidates:
+                if uid in self.gone or self._pos(uid) < 0:
+                    continue  # expunged stays expunged until reported
+                before = self.stored.get(uid) or old.info(uid)
+                after = new.info(uid)
+                if after is None:
+                    if before is not None:
+                        self.gone[uid] = before
+                elif before is None or not _same_flags(before, after):
+                    self.pending_flags[uid] = None
+            self.stored.clear()
+            self.snap = new
+            last = self.last_uid
+            start = bisect_right(new.uids, last)
+            if start < len(new.uids):
+                self.uids = self.uids + new.uids[start:]
+            if self.uids is not new.uids and self.uids == new.uids:
+                self.uids = new.uids  # share again
+        for u in new_recent:
+            if self._pos(u) >= 0:
+                self.recent.add(u)
 
     def set_flags(self, m: ViewMessage, info: MessageInfo) -> None:
         """Our own STORE: the client hears it in the STORE reply, not as an update."""
         m.info = info
-        m.flags = imap_flags(info)
+        self.stored[m.uid] = info
         self.pending_flags.pop(m.uid, None)
 
     def has_expunged(self) -> bool:
-        return any(m.expunged for m in self.messages)
+        return bool(self.gone)
 
     def updates(self, allow_expunge: bool, with_uid: bool = False) -> bytes:
         out: list[bytes] = []
-        if allow_expunge and self.has_expunged():
-            for i in range(len(self.messages) - 1, -1, -1):
-                m = self.messages[i]
-                if m.expunged:
-                    out.append(s.expunge(i + 1))
-                    del self.messages[i]
-                    del self.by_uid[m.uid]
-                    self.recent.discard(m.uid)
-                    self.pending_flags.pop(m.uid, None)
-                    self.reported_exists -= 1
-        if len(self.messages) > self.reported_exists:
-            out.append(s.exists(len(self.messages)))
-            self.reported_exists = len(self.messages)
+        if allow_expunge and self.gone:
+            gone = self.gone
+            for i in sorted((self._pos(u) for u in gone), reverse=True):
+                out.append(s.expunge(i + 1))
+            self.uids = array("I", [u for u in self.uids if u not in gone])
+            if self.uids == self.snap.uids:
+                self.uids = self.snap.uids
+            for uid in gone:
+                self.recent.discard(uid)
+                self.pending_flags.pop(uid, None)
+                self.stored.pop(uid, None)
+            self.reported_exists -= len(gone)
+            self.gone = {}
+        if len(self.uids) > self.reported_exists:
+            out.append(s.exists(len(self.uids)))
+            self.reported_exists = len(self.uids)
             out.append(s.recent(len(self.recent)))
-            self.reported_recent = len(self.recent)
         for uid in list(self.pending_flags):
-            pending = self.by_uid.get(uid)
-            if pending is None or pending.expunged:
+            if uid in self.gone or self._pos(uid) < 0:
                 continue
-            m = pending
+            m = self._message(uid)
             items: list[tuple[str | s.Raw, s.Value]] = []
             if with_uid or self.condstore:
                 items.append(("UID", uid))

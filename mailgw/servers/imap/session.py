@@ -36,7 +36,7 @@ from mailgw.protocols.imap.connection import ImapConnection
 from mailgw.protocols.imap.state import State
 from mailgw.servers.context import ServerContext
 from mailgw.servers.imap import changes
-from mailgw.servers.imap.selected import BadSequence, SelectedMailbox
+from mailgw.servers.imap.selected import BadSequence, SelectedMailbox, snapshot_for
 from mailgw.store import Account, Folder, MessageInfo
 
 log = logging.getLogger("mailgw.imap")
@@ -208,8 +208,11 @@ class ImapSession:
         if view is None:
             return
         self.wake.clear()
+        recent: set[int] = set()
         try:
-            infos, recent = await asyncio.to_thread(listing, view.folder, view.readonly)
+            infos = await changes.shared_listing(view.folder)
+            if not view.readonly and snapshot_for(view.folder, infos).has_new:
+                infos, recent = await changes.shared_claim(view.folder)
         except FolderNotFound:
             # deleted or renamed away under us (RFC 3501 offers no better signal)
             infos, recent = [], set()

@@ -172,7 +172,7 @@ async def expunge(sess: ImapSession, cmd: c.Expunge) -> None:
         chosen = {m.uid for _, m in view.resolve(cmd.uids, uid=True)}
     doomed = [
         m.uid
-        for m in view.messages
+        for _, m in view.messages()
         if not m.expunged and "\\Deleted" in m.flags and (chosen is None or m.uid in chosen)
     ]
     if doomed:
