@@ -112,6 +112,8 @@ class MailServer:
         self.runner = QueueRunner(
             self.config, self.spool, store=self.ctx.store, userdb=self.ctx.userdb
         )
+        self.ctx.spool = self.spool
+        self.ctx.relay_wake = self.runner.wake
 
     def start_relay(self) -> None:
         """Start the queue runner's passes on this loop."""

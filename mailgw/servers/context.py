@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mailgw.auth.limiter import AuthLimiter
 from mailgw.auth.passwd import UserDB
 from mailgw.auth.service import Authenticator
 from mailgw.config.schema import Config, ListenerConfig
+from mailgw.relay.spool import Spool
 from mailgw.servers.tls import TlsProvider
 from mailgw.store import Store
 
@@ -34,6 +36,9 @@ class ServerContext:
     connections: set[asyncio.BaseTransport] = field(default_factory=set)
     # users with an open POP3 maildrop (RFC 1939 section 8: exclusive access)
     maildrop_locks: set[str] = field(default_factory=set)
+    # the outbound queue (config.relay set): SMTP enqueues relayed mail here, then wakes the runner
+    spool: Spool | None = None
+    relay_wake: Callable[[], None] | None = None
 
     def auth_allowed_plaintext(self, listener: ListenerConfig) -> bool:
         """AUTH/LOGIN without TLS only on listeners marked trusted (DESIGN: security)."""

@@ -14,8 +14,9 @@ What we add to aiosmtpd (DESIGN.md "SMTP"):
 
 * Relay policy in ``handle_RCPT``: local domains from anyone; an address or
   alias target outside them only for authenticated sessions or peers in
-  ``relay_networks`` (and then ``451 4.3.2`` until the outbound queue exists),
-  otherwise ``550 5.7.1``.  Unknown local users get ``550 5.1.1``; more than
+  ``relay_networks``, whose mail goes into the outbound spool before ``250``
+  (``451 4.3.2`` when no ``relay:`` section is configured), otherwise
+  ``550 5.7.1``.  Unknown local users get ``550 5.1.1``; more than
   ``max_recipients`` get ``452 4.5.3`` (RFC 5321 section 4.5.3.1.10).
 * ``handle_DATA`` rejects a bare CR or LF anywhere in the content with
   ``554 5.6.11`` (RFC 5321 section 2.3.8; SMTP smuggling), prepends the trace
@@ -111,6 +112,8 @@ class MailgwEnvelope(Envelope):
         super().__init__()
         # local user -> the RCPT TO address that reached it (first one wins)
         self.deliveries: dict[str, str] = {}
+        # addresses outside the local domains, for the outbound queue (in RCPT order)
+        self.remote: list[str] = []
 
 
 class SmtpHandler:
@@ -223,8 +226,12 @@ class SmtpHandler:
             if not self.relay_allowed(session, conn.peer_ip):
                 conn.event("rcpt <%s> rejected: relay denied", address)
                 return R.R550_RELAY_DENIED.format(addr=address)
-            conn.event("rcpt <%s> deferred: relay queue not available", address)
-            return R.R451_NO_RELAY_QUEUE.format(addr=address)
+            if self.ctx.spool is None:
+                conn.event("rcpt <%s> deferred: relay queue not configured", address)
+                return R.R451_NO_RELAY_QUEUE.format(addr=address)
+            for target in res.remote:
+                if target not in envelope.remote:
+                    envelope.remote.append(target)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         for user in res.users:
@@ -258,17 +265,25 @@ class SmtpHandler:
         )
         users = list(envelope.deliveries)
         try:
-            await conn.run_blocking(
-                self.delivery.deliver,
-                users,
-                data,
-                envelope_from=envelope.mail_from or "<>",
-                original_rcpt=dict(envelope.deliveries),
-                received=received,
-            )
+            if users:
+                await conn.run_blocking(
+                    self.delivery.deliver,
+                    users,
+                    data,
+                    envelope_from=envelope.mail_from or "<>",
+                    original_rcpt=dict(envelope.deliveries),
+                    received=received,
+                )
+            if envelope.remote:
+                # local copies first: a failure after them makes the client retry, and a
+                # duplicate in a local mailbox is better than one sent to the outside world
+                queued = await conn.run_blocking(self._enqueue, envelope, received, data)
+                users.append(f"queue:{queued}")
         except Exception:
             log.exception("%s id=%s delivery failed for %s", conn.tag, queue_id, ",".join(users))
             return R.R451_LOCAL_ERROR
+        if envelope.remote and self.ctx.relay_wake is not None:
+            self.ctx.relay_wake()
         # The one INFO line per message: envelope, size, mailboxes and id.
         conn.event(
             "delivered id=%s size=%d from=<%s> rcpt=%s to=%s",
@@ -279,6 +294,13 @@ class SmtpHandler:
             ",".join(users),
         )
         return R.R250_QUEUED.format(id=queue_id)
+
+    def _enqueue(self, envelope: MailgwEnvelope, received: str, data: bytes) -> str:
+        """Blocking: the message, with our Received line, durable in the outbound spool."""
+        assert self.ctx.spool is not None
+        sender = (envelope.mail_from or "").strip("<>")
+        head = (received + "\r\n").encode("utf-8")
+        return self.ctx.spool.enqueue(sender, envelope.remote, head + data, source="smtp")
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("smtp session error: %s: %s", type(error).__name__, error, exc_info=error)
