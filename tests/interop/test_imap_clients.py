@@ -1,7 +1,12 @@
 """Real IMAP sync clients against ``mailgw serve``: isync (mbsync) and offlineimap3.
 
-Both clients talk to our IMAP listener over STARTTLS, verifying the server
-certificate against the test CA, and mirror the account into a local Maildir.
+Both clients talk to our IMAP listener over STARTTLS (the listener refuses
+LOGIN/AUTHENTICATE before TLS, so a sync that logs in went through it) and
+mirror the account into a local Maildir.  mbsync verifies the server
+certificate against the test CA; offlineimap3 (Debian 0.0~git20211018) does
+not for STARTTLS: ``IMAPServer.__start_tls`` calls imaplib2's ``starttls()``
+without arguments, so ``sslcacertfile``/``ssl_version``/``tls_level`` only
+apply to ``ssl = yes`` (see ``offlineimap_config`` for the TLS 1.2 cap).
 The round trip checked in each test:
 
 1. mail put on our server with imaplib (APPEND with flags, into INBOX and a
@@ -20,6 +25,7 @@ Passwords go into the clients' configuration files (mode 0600), never argv.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -174,9 +180,14 @@ def write_local_message(maildir: Path, name: str, data: bytes) -> None:
     (maildir / "tmp" / name).rename(maildir / "new" / name)
 
 
-def run_client(args: list[str], what: str) -> str:
+def run_client(args: list[str], what: str, env: dict[str, str] | None = None) -> str:
     proc = subprocess.run(
-        args, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CLIENT_TIMEOUT
+        args,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT,
+        env=env,
     )
     out = f"{proc.stdout}\n{proc.stderr}"
     assert proc.returncode == 0, f"{what} exited {proc.returncode}:\n{out}"
@@ -307,6 +318,40 @@ def test_mbsync_round_trip_over_starttls(
 
 # --- offlineimap3 ----------------------------------------------------------------------------
 
+# Why offlineimap runs with TLS capped at 1.2 (OPENSSL_CONF for its process only):
+# imaplib2 (the library under offlineimap3) drives ONE ssl.SSLSocket from two threads:
+# a reader thread that poll()s the fd and calls recv(), and a writer thread that calls
+# sendall().  CPython releases the GIL around SSL_read/SSL_write, and OpenSSL does not
+# allow one SSL object to be used by two threads at once.  With TLS 1.3 the server sends
+# its NewSessionTicket records *after* the handshake, so right after STARTTLS the reader
+# wakes up and is inside SSL_read (processing a post-handshake message) exactly when the
+# writer sends the first command (``CAPABILITY``).  That data race either loses the write
+# -- sendall() returns, the writer logs ``> b'XXXX4 CAPABILITY'``, yet the kernel
+# counters show the client never sent those bytes (client bytes_sent = 85 plaintext + 517
+# ClientHello + 6 CCS + 74 Finished = 682 = server bytes_received) and both sides wait
+# forever (the 120 s hang, reader stuck in SSLSocket.read) -- or corrupts memory (the
+# SIGSEGV).  It is not the server: it answered everything it received.  With TLS 1.2 the
+# session ticket is part of the handshake, so nothing arrives until the reply to
+# CAPABILITY and the two threads never overlap there.  offlineimap's own ``ssl_version``
+# cannot do this: it is ignored for STARTTLS (module docstring).  ``-1`` and
+# ``maxconnections = 1`` do not help either: the two threads are inside imaplib2.
+OPENSSL_TLS12_ONLY = """\
+openssl_conf = mailgw_test_conf
+[mailgw_test_conf]
+ssl_conf = mailgw_test_ssl
+[mailgw_test_ssl]
+system_default = mailgw_test_tls
+[mailgw_test_tls]
+MaxProtocol = TLSv1.2
+"""
+
+
+def offlineimap_env(tmp_path: Path) -> dict[str, str]:
+    """The environment for offlineimap: TLS 1.2 at most (see above)."""
+    cnf = tmp_path / "openssl-tls12.cnf"
+    cnf.write_text(OPENSSL_TLS12_ONLY)
+    return {**os.environ, "OPENSSL_CONF": str(cnf)}
+
 
 def offlineimap_config(tmp_path: Path, serve: ServeProcess, certs: CertFiles) -> Path:
     mail = tmp_path / "oi-mail"
@@ -353,11 +398,12 @@ def test_offlineimap3_round_trip_over_starttls(
 ) -> None:
     require_tool(OFFLINEIMAP, "offlineimap3")
     conf = offlineimap_config(tmp_path, serve, certs)
+    env = offlineimap_env(tmp_path)
     mail = tmp_path / "oi-mail"
     local = {"INBOX": mail / "INBOX", "Work": mail / "Work", "Work/Reports": mail / "Work/Reports"}
 
     def sync() -> None:
-        out = run_client([OFFLINEIMAP, "-c", str(conf), "-o", "-1"], "offlineimap")
+        out = run_client([OFFLINEIMAP, "-c", str(conf), "-o", "-1"], "offlineimap", env)
         assert "ERROR" not in out, out
 
     round_trip(sync, local, serve, certs)
