@@ -306,7 +306,8 @@ def render_pages(
     names = [name for name, _child, _ctx in children]
     pages = {f"{PROG}.1": _top_page(root, ctx, names, version, epilog)}
     for name, child, child_ctx in children:
-        pages[f"{PROG}-{name}.1"] = _command_page(name, child, child_ctx, names, version, epilog)
+        own = child.epilog or epilog  # a command with its own exit codes documents them
+        pages[f"{PROG}-{name}.1"] = _command_page(name, child, child_ctx, names, version, own)
     return pages
 
 

@@ -31,9 +31,20 @@ if TYPE_CHECKING:
     from mailgw.relay.spool import QueueEntry, Spool
 
 app = typer.Typer(
-    help="Inspect and manage the outbound mail queue (the relay spool).",
+    help=(
+        "Inspect and manage the outbound mail queue (the relay spool: relay.spool_dir, by "
+        "default DATA_DIR/queue). Safe next to a running serve: hold, release, flush and "
+        "delete take the entry's delivery lock, so they never race a delivery (an entry being "
+        "delivered right now answers 'busy, try again', exit 1); serve's runner notices the "
+        "changes by itself."
+    ),
     no_args_is_help=True,
     rich_markup_mode=None,
+    epilog=(
+        "Exit codes: 0 success; 1 the operation failed (unknown or busy entry, spool error); "
+        "2 usage or configuration error. 'queue status --nagios' exits with the Monitoring "
+        "Plugins codes instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."
+    ),
 )
 
 NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
@@ -301,7 +312,13 @@ def delete(
 
 @app.command("run")
 def run(ctx: typer.Context) -> None:
-    """One delivery pass without a server (for cron); a progress bar on a terminal."""
+    """One delivery pass without a server (for cron); a progress bar on a terminal.
+
+    Delivers what is due (local recipients into their mailboxes, the rest through the
+    routes of relay:), retries and bounces as serve's runner does; entries that serve is
+    delivering at the same moment are skipped. Quiet under cron unless -v (held routes are
+    still reported on standard error).
+    """
     import asyncio
 
     config, spool = _spool(ctx)
@@ -381,12 +398,26 @@ def status(
     nagios: Annotated[
         bool, typer.Option("--nagios", help="Monitoring Plugins output and exit code 0/1/2/3.")
     ] = False,
-    warn_count: Annotated[int, typer.Option("--warn-count", min=0)] = 10,
-    crit_count: Annotated[int, typer.Option("--crit-count", min=0)] = 50,
-    warn_age: Annotated[float, typer.Option("--warn-age", help="Seconds.", min=0)] = 3600.0,
-    crit_age: Annotated[float, typer.Option("--crit-age", help="Seconds.", min=0)] = 86400.0,
+    warn_count: Annotated[
+        int, typer.Option("--warn-count", help="WARNING at this many messages.", min=0)
+    ] = 10,
+    crit_count: Annotated[
+        int, typer.Option("--crit-count", help="CRITICAL at this many messages.", min=0)
+    ] = 50,
+    warn_age: Annotated[
+        float, typer.Option("--warn-age", help="WARNING when the oldest is this old (s).", min=0)
+    ] = 3600.0,
+    crit_age: Annotated[
+        float, typer.Option("--crit-age", help="CRITICAL when the oldest is this old (s).", min=0)
+    ] = 86400.0,
 ) -> None:
-    """Queue size and oldest message; with --nagios, for monitoring (exit 0/1/2/3)."""
+    """Queue size and oldest message; with --nagios, for monitoring (exit 0/1/2/3).
+
+    --nagios prints one Monitoring Plugins line with performance data, e.g.
+    'QUEUE OK - 3 messages, oldest 5m | messages=3;10;50;0 oldest=300s;3600;86400;0 held=0;;;0',
+    and exits 0 OK, 1 WARNING (--warn-count or --warn-age reached, or any message held),
+    2 CRITICAL (--crit-count or --crit-age reached), 3 UNKNOWN (the spool cannot be read).
+    """
     if crit_count < warn_count or crit_age < warn_age:
         if nagios:
             typer.echo("QUEUE UNKNOWN - critical thresholds must not be below warning ones")

@@ -17,9 +17,14 @@ import typer
 HELP = (
     "Queue a message read from standard input (sendmail-compatible, for cron and scripts). "
     "Options: -t (recipients from To/Cc/Bcc; Bcc removed), -i/-oi (a '.' line does not end "
-    "input), -f SENDER, -F 'Full Name', -C FILE; common sendmail flags are accepted and "
-    "ignored. Everything goes into the spool; the runner delivers local recipients locally. "
-    "See `mailgw send --help` for the full list."
+    "input), -f SENDER, -F 'Full Name', -C FILE (else $MAILGW_CONFIG); common sendmail flags "
+    "are accepted and ignored. No server needs to run: the message goes into the spool, and "
+    "serve's queue runner (or `mailgw queue run`) delivers it, local recipients into their "
+    "mailboxes. Also installed as `mailgw-sendmail`, which can be linked as /usr/sbin/sendmail. "
+    "See `mailgw send --help` for the full list. "
+    "Unlike the other commands, its exit status follows sysexits.h: 0 queued durably; "
+    "64 usage; 65 bad data (header address, size); 70 internal error; 73 cannot create in "
+    "the spool; 75 temporary failure (disk full, ...), try again; 78 configuration error."
 )
 EPILOG = (
     "Exit codes (sysexits): 0 queued durably; 64 usage; 65 bad data (header address, size); "

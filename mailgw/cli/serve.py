@@ -29,8 +29,12 @@ def serve(ctx: typer.Context) -> None:
 
     Without --config, embedded defaults are used: data in ./mailgw-data (or
     $MAILGW_DATA), SMTP on 127.0.0.1:2525, submission on 2587, POP3 on 2110,
-    IMAP on 2143, a self-signed certificate made on first start. SIGTERM finishes the
-    transactions in flight and exits; SIGHUP reloads users and certificates.
+    IMAP on 2143, a self-signed certificate made on first start. With a relay: section
+    the outbound queue runner runs in the same process: mail for other domains from
+    authenticated or relay_networks senders, and mail queued by `mailgw send`, is
+    delivered through its routes with retries. SIGTERM finishes the transactions in
+    flight and exits; SIGHUP reloads users and certificates. It prints what listens
+    where (as `mailgw config check` does) once every listener is up.
     """
     from mailgw.cli.common import load_cli_config
     from mailgw.config.describe import describe
