@@ -85,7 +85,8 @@ WAVE_ENTRIES = 1000  # entries locked and handled together, at most
 WAVE_BYTES = 64 * 1024 * 1024  # message bytes held in memory per wave, about
 READ_AHEAD = 1024 * 1024  # messages up to this size are read in the wave's thread
 MAX_CONNECTIONS = 32  # outbound SMTP connections at once, all routes together
-SCAN_INTERVAL = 60.0  # serve re-reads the spool at least this often (mail from `mailgw send`)
+SCAN_INTERVAL = 60.0  # serve re-reads the spool at least this often
+WATCH_INTERVAL = 1.0  # ... and checks meta/'s mtime this often (new mail from `mailgw send`)
 ERROR_PAUSE = 30.0  # after an unexpected error in a pass
 EXTRA_PASSES = 4  # run_once repeats at once when a pass made more mail due (DSNs, recovery)
 
@@ -251,13 +252,36 @@ class QueueRunner:
                 log.exception("queue pass failed; next pass in %.0f s", ERROR_PAUSE)
                 delay = ERROR_PAUSE
             if delay > 0 and not stop.is_set():
-                waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
-                try:
-                    await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for task in waiters:
-                        task.cancel()
+                await self._idle(stop, delay)
         log.info("queue runner stopped")
+
+    def _spool_stamp(self) -> int:
+        try:
+            return os.stat(self.spool.meta_dir).st_mtime_ns
+        except OSError:
+            return 0
+
+    async def _idle(self, stop: asyncio.Event, delay: float) -> None:
+        """Wait ``delay`` seconds, less if woken, stopped, or another process
+        (``mailgw send``, ``queue flush``) changed the spool's ``meta/``."""
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        stamp = await asyncio.to_thread(self._spool_stamp)
+        while not stop.is_set() and not self._wake.is_set():
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
+            try:
+                await asyncio.wait(
+                    waiters, timeout=min(left, WATCH_INTERVAL), return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for task in waiters:
+                    task.cancel()
+            if await asyncio.to_thread(self._spool_stamp) != stamp:
+                return
 
     # --- one pass ------------------------------------------------------------
 

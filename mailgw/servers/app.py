@@ -83,8 +83,7 @@ class MailServer:
         )
 
     async def start(self) -> list[Bound]:
-        if self.config.relay is not None:
-            self.prepare_relay()  # before the listeners: SMTP enqueues into self.spool
+        self.prepare_relay()  # before the listeners: SMTP enqueues into self.spool
         for listener in self.config.listeners:
             try:
                 server = await self._listen(listener)
@@ -98,12 +97,16 @@ class MailServer:
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
                 self.bound.append(Bound(listener, host, port))
-        if self.config.relay is not None:
-            self.start_relay()
+        self.start_relay()
         return self.bound
 
     def prepare_relay(self) -> None:
-        """The spool and the queue runner (``config.relay`` is set), not yet running."""
+        """The spool and the queue runner, not yet running.
+
+        The runner always runs: ``mailgw send`` and DSNs put local mail into the
+        spool too.  SMTP may queue relayed mail only when ``config.relay`` is set;
+        without it, relaying stays refused with ``451 4.3.2``.
+        """
         from mailgw.relay.runner import QueueRunner
         from mailgw.relay.spool import Spool
 
@@ -112,7 +115,8 @@ class MailServer:
         self.runner = QueueRunner(
             self.config, self.spool, store=self.ctx.store, userdb=self.ctx.userdb
         )
-        self.ctx.spool = self.spool
+        if self.config.relay is not None:
+            self.ctx.spool = self.spool
         self.ctx.relay_wake = self.runner.wake
 
     def start_relay(self) -> None:

@@ -13,6 +13,7 @@ import poplib
 import signal
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -231,3 +232,25 @@ def test_port_in_use_exits_3(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stdout + result.stderr
     assert f"{taken}" in result.stderr, result.stderr
     assert "in use" in result.stderr, result.stderr
+
+
+
+def test_send_to_a_local_user_is_delivered_by_serve_without_a_relay_section(
+    serve: ServeProcess,
+) -> None:
+    """``mailgw send`` only writes the spool; serve's runner delivers local mail from it."""
+    serve.add_user("erin", "erin-Pw-local")
+    r = run_mailgw(
+        ["--config", str(serve.config_path), "send", f"erin@{DOMAIN}"],
+        input="Subject: from cron\n\nnightly report\n",
+    )
+    assert r.returncode == 0, r.stderr
+    inbox = serve.maildir("erin") / "new"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(inbox.glob("*")):
+        time.sleep(0.05)
+    bodies = [p.read_bytes() for p in inbox.glob("*")]
+    assert len(bodies) == 1, bodies
+    assert bodies[0].endswith(b"nightly report\r\n")
+    assert list((serve.data / "queue" / "meta").glob("*.json")) == []
+    stop_clean(serve)
