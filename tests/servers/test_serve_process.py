@@ -234,7 +234,6 @@ def test_port_in_use_exits_3(tmp_path: Path) -> None:
     assert "in use" in result.stderr, result.stderr
 
 
-
 def test_send_to_a_local_user_is_delivered_by_serve_without_a_relay_section(
     serve: ServeProcess,
 ) -> None:
