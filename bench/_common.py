@@ -9,13 +9,14 @@ with the password in ``$MAILGW_PASSWORD`` (never in argv).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +199,75 @@ def ratio_line(ratios: Sequence[float], target: float, what: str) -> tuple[str, 
 
 def machine_line() -> str:
     return f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, loopback only"
+
+
+def round_order(names: Sequence[str], rnd: int) -> list[str]:
+    """``names`` in order on odd rounds, reversed on even ones: no side is always first."""
+    order = list(names)
+    if rnd % 2 == 0:
+        order.reverse()
+    return order
+
+
+def mail_rounds(
+    names: Sequence[str],
+    rounds: int,
+    messages: int,
+    total_bytes: int,
+    one_pass: Callable[[str], float],
+    figures: dict[str, list[tuple[float, float]]],
+    ratios: list[float],
+    against: str,
+) -> None:
+    """``rounds`` measured rounds of ``one_pass(name)`` (seconds for all ``messages``).
+
+    Appends (msg/s, MB/s) to ``figures[name]`` and, when both ``mailgw`` and
+    ``against`` ran, the mailgw/against ratio to ``ratios``; prints a line a round.
+    """
+    for rnd in range(1, rounds + 1):
+        rates: dict[str, float] = {}
+        for name in round_order(names, rnd):
+            seconds = one_pass(name)
+            rates[name] = messages / seconds
+            figures[name].append((rates[name], total_bytes / seconds / 1e6))
+        line = f"round {rnd}: " + "  ".join(
+            f"{name} {figures[name][-1][0]:7.1f} msg/s {figures[name][-1][1]:6.1f} MB/s"
+            for name in sorted(rates)
+        )
+        if len(rates) == 2:
+            ratios.append(rates["mailgw"] / rates[against])
+            line += f"  ratio {ratios[-1]:.2f}"
+        print(line, flush=True)
+
+
+def print_medians(figures: Mapping[str, Sequence[float]]) -> None:
+    """``<name>: median N msg/s`` for each side that ran."""
+    for name, values in figures.items():
+        if values:
+            print(f"{name}: median {statistics.median(values):.1f} msg/s")
+
+
+def print_mail_medians(figures: Mapping[str, Sequence[tuple[float, float]]]) -> None:
+    """``<name>: median N msg/s, M MB/s`` for each side that ran."""
+    for name, values in figures.items():
+        if values:
+            msgs = statistics.median(v[0] for v in values)
+            mbs = statistics.median(v[1] for v in values)
+            print(f"{name}: median {msgs:.1f} msg/s, {mbs:.1f} MB/s")
+
+
+def report_ratio(ratios: Sequence[float], target: float, what: str) -> bool:
+    """Print the median ratio line; True when the target was missed (False with no ratios)."""
+    if not ratios:
+        return False
+    text, met = ratio_line(ratios, target, what)
+    print(text)
+    return not met
+
+
+def finish_workdir(workdir: Path, keep: bool) -> None:
+    """Remove the work directory, or say where it was kept."""
+    if keep:
+        print(f"work directory kept: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)

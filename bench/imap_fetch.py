@@ -44,9 +44,7 @@ import random
 import re
 import resource
 import selectors
-import shutil
 import socket
-import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -59,8 +57,11 @@ from _common import (
     LOOPBACK,
     BenchError,
     MailgwServer,
+    finish_workdir,
     machine_line,
-    ratio_line,
+    mail_rounds,
+    print_mail_medians,
+    report_ratio,
 )
 
 from tests.interop.peers import (  # bench/_common put the repository on sys.path
@@ -404,23 +405,9 @@ def main() -> int:
 
         for name in ports:  # warm-up
             one_pass(name)
-        for rnd in range(1, args.rounds + 1):
-            order = list(ports)
-            if rnd % 2 == 0:
-                order.reverse()
-            rates: dict[str, float] = {}
-            for name in order:
-                seconds = one_pass(name)
-                rates[name] = args.messages / seconds
-                figures[name].append((rates[name], total / seconds / 1e6))
-            line = f"round {rnd}: " + "  ".join(
-                f"{name} {figures[name][-1][0]:7.1f} msg/s {figures[name][-1][1]:6.1f} MB/s"
-                for name in sorted(rates)
-            )
-            if len(rates) == 2:
-                ratios.append(rates["mailgw"] / rates["dovecot"])
-                line += f"  ratio {ratios[-1]:.2f}"
-            print(line, flush=True)
+        mail_rounds(
+            list(ports), args.rounds, args.messages, total, one_pass, figures, ratios, "dovecot"
+        )
 
         if args.idle > 0:
             if dovecot is not None:
@@ -437,21 +424,11 @@ def main() -> int:
             mailgw.stop()
         if dovecot is not None:
             dovecot.cleanup()
-        if args.keep:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        finish_workdir(workdir, args.keep)
 
     missed = False
-    for name, values in figures.items():
-        if values:
-            msgs = statistics.median(v[0] for v in values)
-            mbs = statistics.median(v[1] for v in values)
-            print(f"{name}: median {msgs:.1f} msg/s, {mbs:.1f} MB/s")
-    if ratios:
-        text, met = ratio_line(ratios, FETCH_TARGET, "FETCH mailgw/Dovecot")
-        print(text)
-        missed |= not met
+    print_mail_medians(figures)
+    missed |= report_ratio(ratios, FETCH_TARGET, "FETCH mailgw/Dovecot")
     if idle is not None:
         mib = idle.rss_idle_kib / 1024
         met = mib < RSS_TARGET_MIB and idle.heard == args.idle

@@ -40,9 +40,7 @@ import base64
 import os
 import poplib
 import random
-import shutil
 import socket
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -51,8 +49,11 @@ from _common import (
     LOOPBACK,
     BenchError,
     MailgwServer,
+    finish_workdir,
     machine_line,
-    ratio_line,
+    mail_rounds,
+    print_mail_medians,
+    report_ratio,
 )
 
 from tests.interop.peers import (  # bench/_common put the repository on sys.path
@@ -219,23 +220,9 @@ def main() -> int:
 
         for name in ports:  # warm-up: first scan, uidlist, page cache
             one_pass(name)
-        for rnd in range(1, args.rounds + 1):
-            order = list(ports)
-            if rnd % 2 == 0:
-                order.reverse()
-            rates: dict[str, float] = {}
-            for name in order:
-                seconds = one_pass(name)
-                rates[name] = args.messages / seconds
-                figures[name].append((rates[name], total / seconds / 1e6))
-            line = f"round {rnd}: " + "  ".join(
-                f"{name} {figures[name][-1][0]:7.1f} msg/s {figures[name][-1][1]:6.1f} MB/s"
-                for name in sorted(rates)
-            )
-            if len(rates) == 2:
-                ratios.append(rates["mailgw"] / rates["dovecot"])
-                line += f"  ratio {ratios[-1]:.2f}"
-            print(line, flush=True)
+        mail_rounds(
+            list(ports), args.rounds, args.messages, total, one_pass, figures, ratios, "dovecot"
+        )
     except BenchError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
@@ -244,21 +231,11 @@ def main() -> int:
             mailgw.stop()
         if dovecot is not None:
             dovecot.cleanup()
-        if args.keep:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        finish_workdir(workdir, args.keep)
 
-    for name, values in figures.items():
-        if values:
-            msgs = statistics.median(v[0] for v in values)
-            mbs = statistics.median(v[1] for v in values)
-            print(f"{name}: median {msgs:.1f} msg/s, {mbs:.1f} MB/s")
-    if not ratios:
-        return 0
-    text, met = ratio_line(ratios, TARGET, "mailgw/Dovecot")
-    print(text)
-    return 1 if args.check and not met else 0
+    print_mail_medians(figures)
+    missed = report_ratio(ratios, TARGET, "mailgw/Dovecot")
+    return 1 if args.check and missed else 0
 
 
 if __name__ == "__main__":

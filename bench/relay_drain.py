@@ -32,14 +32,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import LOOPBACK, BenchError, machine_line, ratio_line
+from _common import LOOPBACK, BenchError, machine_line, print_medians, report_ratio, round_order
 
 from mailgw.config.schema import Config, ListenerConfig, RelayConfig, RouteConfig
 from mailgw.relay.runner import QueueRunner
@@ -174,8 +173,7 @@ def main() -> int:
         ).start()
         for rnd in range(1, args.rounds + 1):
             result: dict[str, float] = {}
-            order = ["postfix", "mailgw"] if rnd % 2 else ["mailgw", "postfix"]
-            for side in order:
+            for side in round_order(["postfix", "mailgw"], rnd):
                 if side == "postfix":
                     rate = postfix_round(null, sink, args.messages)
                 else:
@@ -201,11 +199,9 @@ def main() -> int:
             if peer is not None:
                 peer.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
-    for name, values in figures.items():
-        print(f"{name}: median {statistics.median(values):.1f} msg/s")
-    text, met = ratio_line(ratios, TARGET, "mailgw/postfix")
-    print(text)
-    return 1 if args.check and not met else 0
+    print_medians(figures)
+    missed = report_ratio(ratios, TARGET, "mailgw/postfix")
+    return 1 if args.check and missed else 0
 
 
 if __name__ == "__main__":

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import smtplib
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,9 +44,12 @@ from _common import (
     BenchError,
     MailgwServer,
     count_files,
+    finish_workdir,
     free_port,
     machine_line,
-    ratio_line,
+    print_medians,
+    report_ratio,
+    round_order,
     stop_process,
     tail,
     wait_port,
@@ -211,11 +212,13 @@ def main() -> int:
             if side is not None:
                 load(side.port if isinstance(side, Baseline) else side.ports["smtp"], CLIENTS)
         for rnd in range(1, args.rounds + 1):
-            order = [("baseline", baseline), ("mailgw", mailgw)]
-            if rnd % 2 == 0:
-                order.reverse()
+            sides: dict[str, Baseline | MailgwServer | None] = {
+                "baseline": baseline,
+                "mailgw": mailgw,
+            }
             result: dict[str, float] = {}
-            for name, side in order:
+            for name in round_order(list(sides), rnd):
+                side = sides[name]
                 if side is None:
                     continue
                 if isinstance(side, Baseline):
@@ -246,19 +249,11 @@ def main() -> int:
             mailgw.stop()
         if baseline is not None:
             baseline.stop()
-        if args.keep:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        finish_workdir(workdir, args.keep)
 
-    for name, values in figures.items():
-        if values:
-            print(f"{name}: median {statistics.median(values):.1f} msg/s")
-    if not ratios:
-        return 0
-    text, met = ratio_line(ratios, TARGET, "mailgw/baseline")
-    print(text)
-    return 1 if args.check and not met else 0
+    print_medians(figures)
+    missed = report_ratio(ratios, TARGET, "mailgw/baseline")
+    return 1 if args.check and missed else 0
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from mailgw.errors import StoreError
 from mailgw.protocols.pop3 import events as ev
 from mailgw.protocols.pop3.connection import Pop3Connection
 from mailgw.servers.context import ServerContext
+from mailgw.servers.streams import StreamSession
 from mailgw.store import Folder, MessageInfo
 from mailgw.store.filenames import base_sizes, split_filename, virtual_size
 
@@ -132,7 +133,9 @@ def pop3_sizes(info: MessageInfo) -> tuple[int, bool]:
     return total, total == info.size
 
 
-class Pop3Session:
+class Pop3Session(StreamSession):
+    log = log
+
     def __init__(
         self,
         listener: ListenerConfig,
@@ -140,12 +143,7 @@ class Pop3Session:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        self.listener = listener
-        self.ctx = ctx
-        self.reader = reader
-        self.writer = writer
-        peer = writer.get_extra_info("peername") or ("?", 0)
-        self.peer_ip: str = peer[0]
+        super().__init__(listener, ctx, reader, writer)
         self.user: str | None = None
         self.locked: str | None = None  # the maildrop lock this session holds
         self.folder: Folder | None = None
@@ -163,19 +161,10 @@ class Pop3Session:
             max_bad_commands=limits.bad_commands,
         )
 
-    async def _write(self, data: bytes) -> None:
-        writer = self.writer
-        writer.write(data)
-        if writer.transport.get_write_buffer_size():
-            # a client that stops reading is idle too (raises TimeoutError);
-            # asyncio.timeout(), unlike wait_for(), creates no task per call
-            async with asyncio.timeout(self.idle_timeout):
-                await writer.drain()
-
     async def run(self) -> None:
         log.info("connect from %s on %s", self.peer_ip, self.listener.name)
         try:
-            await self._write(self.conn.greeting())
+            await self.send(self.conn.greeting())
             await self._loop()
         except (OSError, asyncio.IncompleteReadError) as exc:  # ssl.SSLError is an OSError
             log.info("connection from %s lost: %s", self.peer_ip, exc)
@@ -202,13 +191,13 @@ class Pop3Session:
                         data = await self.reader.read(READ_SIZE)
                 except TimeoutError:
                     log.info("idle timeout for %s", self.peer_ip)
-                    await self._write(b"-ERR Autologout; idle for too long\r\n")
+                    await self.send(b"-ERR Autologout; idle for too long\r\n")
                     return
                 conn.receive_data(data)
             elif event is ev.PAUSED:  # the core waits for an answer we already gave: a bug
                 raise RuntimeError("POP3 core paused with no pending event")
             elif isinstance(event, ev.SendData):
-                await self._write(event.data)
+                await self.send(event.data)
             elif isinstance(event, ev.Authenticate):
                 await self._authenticate(event)
             elif isinstance(event, ev.StartTls):
@@ -222,13 +211,13 @@ class Pop3Session:
                 await self._update(event.deleted)
                 return
             elif isinstance(event, ev.Quit):
-                await self._write(conn.quit_ok())
+                await self.send(conn.quit_ok())
                 return
             elif isinstance(event, ev.ConnectionClosed):
                 return
             elif isinstance(event, ev.Close):
                 log.info("closing %s: %s", self.peer_ip, event.reason)
-                await self._write(event.data)
+                await self.send(event.data)
                 return
             else:  # pragma: no cover - a new event type without a branch
                 raise RuntimeError(f"unhandled POP3 event {event!r}")
@@ -240,11 +229,11 @@ class Pop3Session:
         )
         if user is None:
             log.info("auth failed for %r from %s", event.username, self.peer_ip)
-            await self._write(self.conn.auth_failed())
+            await self.send(self.conn.auth_failed())
             return
         if user in ctx.maildrop_locks:
             log.info("maildrop of %s in use; refused %s", user, self.peer_ip)
-            await self._write(self.conn.auth_in_use())
+            await self.send(self.conn.auth_in_use())
             return
         ctx.maildrop_locks.add(user)
         self.locked = user  # released in run()'s finally, even if cancelled below
@@ -253,7 +242,7 @@ class Pop3Session:
         except (StoreError, OSError) as exc:
             self._unlock()
             log.error("cannot open maildrop of %s: %s", user, exc)
-            await self._write(self.conn.auth_failed("[SYS/TEMP] Cannot open the maildrop."))
+            await self.send(self.conn.auth_failed("[SYS/TEMP] Cannot open the maildrop."))
             return
         self.user, self.folder, self.messages = user, folder, messages
         self.crlf = crlf
@@ -261,7 +250,7 @@ class Pop3Session:
         drop = [
             (size, uidl(m, folder.uidvalidity)) for m, size in zip(messages, sizes, strict=True)
         ]
-        await self._write(self.conn.auth_ok(drop))
+        await self.send(self.conn.auth_ok(drop))
 
     def _open_maildrop(self, user: str) -> tuple[Folder, list[MessageInfo], list[int], list[bool]]:
         account = self.ctx.store.account(user)
@@ -272,24 +261,10 @@ class Pop3Session:
         return folder, messages, [p[0] for p in pairs], [p[1] for p in pairs]
 
     async def _starttls(self) -> bool:
-        buffered = len(getattr(self.reader, "_buffer", b""))
-        if self.conn.has_buffered_data() or buffered:
-            log.warning("plaintext pipelined after STLS from %s: closing", self.peer_ip)
+        conn = self.conn
+        if not await self.upgrade_tls(conn.has_buffered_data(), conn.starttls_ok(), "STLS"):
             return False
-        assert self.ctx.tls is not None
-        # Stop reading before the +OK: the ClientHello that follows it must
-        # reach the TLS layer, not this plaintext StreamReader (any await
-        # between here and start_tls() could otherwise read it).
-        transport = self.writer.transport
-        assert isinstance(transport, asyncio.Transport)
-        transport.pause_reading()
-        await self._write(self.conn.starttls_ok())
-        try:
-            await self.writer.start_tls(self.ctx.tls.context)
-        except (TimeoutError, OSError) as exc:
-            log.info("TLS handshake with %s failed: %s", self.peer_ip, exc)
-            return False
-        self.conn.tls_started()
+        conn.tls_started()
         return True
 
     async def _retr(self, index: int) -> None:
@@ -300,22 +275,22 @@ class Pop3Session:
             head, f = await asyncio.to_thread(_load_message, self.folder, info)
         except (OSError, StoreError) as exc:  # expunged by another client (IMAP) meanwhile
             log.warning("RETR of %s for %s failed: %s", info.key, self.user, exc)
-            await self._write(conn.retr_failed())
+            await self.send(conn.retr_failed())
             return
         # the core byte-stuffs and turns bare LF into CRLF (the scan for one is
         # skipped when the sizes showed none); +OK has the size LIST announced
         start = conn.retr_start(crlf=self.crlf[index])
         if f is None:  # the whole message in hand: one write
-            await self._write(b"".join((start, conn.body(head), conn.body_end())))
+            await self.send(b"".join((start, conn.body(head), conn.body_end())))
             return
         try:
             # a big one: one chunk at a time, memory stays bounded and drain()
             # applies backpressure
-            await self._write(start)
-            await self._write(conn.body(head))
+            await self.send(start)
+            await self.send(conn.body(head))
             while chunk := await asyncio.to_thread(f.read, CHUNK):
-                await self._write(conn.body(chunk))
-            await self._write(conn.body_end())
+                await self.send(conn.body(chunk))
+            await self.send(conn.body_end())
         finally:
             f.close()
 
@@ -326,9 +301,9 @@ class Pop3Session:
             raw = await asyncio.to_thread(_read_message, self.folder, info)
         except (OSError, StoreError) as exc:
             log.warning("TOP of %s for %s failed: %s", info.key, self.user, exc)
-            await self._write(self.conn.retr_failed())
+            await self.send(self.conn.retr_failed())
             return
-        await self._write(self.conn.top(raw, lines))  # the core converts bare LF too
+        await self.send(self.conn.top(raw, lines))  # the core converts bare LF too
 
     async def _update(self, deleted: Sequence[int]) -> None:
         folder = self.folder
@@ -342,14 +317,14 @@ class Pop3Session:
         except (StoreError, OSError) as exc:
             log.error("UPDATE failed for %s: %s", self.user, exc)
             self._unlock()
-            await self._write(self.conn.update_done(False, "Some deleted messages not removed"))
+            await self.send(self.conn.update_done(False, "Some deleted messages not removed"))
             return
         finally:
             self.ctx.active.discard(token)
         log.info("logout %s: %d deleted", self.user, len(uids))
         # the maildrop is free before the client hears +OK: it may log in again at once
         self._unlock()
-        await self._write(self.conn.update_done(True, "Logging out."))
+        await self.send(self.conn.update_done(True, "Logging out."))
 
 
 async def start_pop3_listener(listener: ListenerConfig, ctx: ServerContext) -> asyncio.Server:

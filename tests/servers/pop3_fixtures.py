@@ -19,49 +19,22 @@ fixture is then available as ``pop3``:
 
 from __future__ import annotations
 
-import contextlib
 import poplib
-import socket
-import ssl
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
 from mailgw.config.schema import Config
 from mailgw.servers.context import ServerContext
 from mailgw.servers.pop3 import start_pop3_listener
-from mailgw.store import Folder, Store
-from tests.servers.conftest import LOOPBACK, USERS, FakeSleep, LoopThread, TlsCerts, build_context
+from mailgw.store import Folder
+from tests.servers.conftest import USERS, FakeSleep, LoopThread, TlsCerts
+from tests.servers.stream_fixtures import TIMEOUT, RawStreamClient, StreamHarness
 
-TIMEOUT = 30.0
 
-
-class RawClient:
+class RawClient(RawStreamClient):
     """A blocking POP3 client on a plain socket, for byte-exact checks."""
-
-    def __init__(
-        self, host: str, port: int, *, source: str | None = None, rcvbuf: int | None = None
-    ) -> None:
-        self.host = host
-        self.sock: socket.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.settimeout(TIMEOUT)
-        if rcvbuf is not None:  # before connect(), so the window stays small
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        if source is not None:
-            self.sock.bind((source, 0))
-        self.sock.connect((host, port))
-        self.file = self.sock.makefile("rb")
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def line(self) -> bytes:
-        """One reply line, CRLF included; AssertionError at EOF."""
-        line = self.file.readline()
-        assert line, "server closed the connection"
-        return line
 
     def cmd(self, command: bytes) -> bytes:
         self.send(command + b"\r\n")
@@ -82,56 +55,16 @@ class RawClient:
         assert status.startswith(b"+OK"), status
         return status, self.body()
 
-    def read_to_eof(self) -> bytes:
-        """Everything the server sends until it closes (socket timeout: error)."""
-        chunks = []
-        while chunk := self.file.read1(65536):
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     def login(self, user: str = "alice", password: str | None = None) -> None:
         assert self.cmd(f"USER {user}".encode()).startswith(b"+OK")
         reply = self.cmd(f"PASS {password or USERS[user]}".encode())
         assert reply.startswith(b"+OK"), reply
 
-    def starttls(self, context: ssl.SSLContext) -> None:
-        self.file.close()
-        self.sock = context.wrap_socket(self.sock, server_hostname="localhost")
-        self.file = self.sock.makefile("rb")
 
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
-
-
-class Pop3Harness:
-    def __init__(
-        self,
-        start_listener: Callable[..., tuple[str, int]],
-        loop_thread: LoopThread,
-        ctx: ServerContext,
-        make_config: Callable[..., Config],
-        tls_certs: TlsCerts,
-        fake_sleep: FakeSleep,
-    ) -> None:
-        self._start = start_listener
-        self.loop = loop_thread
-        self.ctx = ctx
-        self.make_config = make_config
-        self.tls = tls_certs
-        self.sleep = fake_sleep
-        self.host = LOOPBACK
-        self._closers: list[Callable[[], Any]] = []
-
+class Pop3Harness(StreamHarness):
     def start(self, listener: str = "pop3-trusted", ctx: ServerContext | None = None) -> int:
         _, port = self._start(start_pop3_listener, listener, ctx or self.ctx)
         return port
-
-    def context(self, **limits: Any) -> ServerContext:
-        return build_context(self.make_config(limits=limits), self.sleep)
-
-    def store(self) -> Store:
-        return Store(self.ctx.config.mail_root)
 
     def inbox(self, user: str = "alice") -> Folder:
         return self.store().account(user).folder("INBOX")
@@ -141,15 +74,13 @@ class Pop3Harness:
 
     def client(self, port: int) -> poplib.POP3:
         client = poplib.POP3(self.host, port, timeout=TIMEOUT)
-        self._closers.append(client.close)
-        return client
+        return self.track(client, client.close)
 
     def client_ssl(self, port: int) -> poplib.POP3_SSL:
         client = poplib.POP3_SSL(
             self.host, port, context=self.tls.client_context(), timeout=TIMEOUT
         )
-        self._closers.append(client.close)
-        return client
+        return self.track(client, client.close)
 
     def raw(
         self,
@@ -160,7 +91,7 @@ class Pop3Harness:
         rcvbuf: int | None = None,
     ) -> RawClient:
         client = RawClient(self.host, port, source=source, rcvbuf=rcvbuf)
-        self._closers.append(client.close)
+        self.track(client, client.close)
         if greeting:
             assert client.line().startswith(b"+OK ")
         return client
@@ -174,11 +105,6 @@ class Pop3Harness:
         while self.locked(user, ctx):
             assert time.monotonic() < deadline, f"maildrop of {user} still locked"
             time.sleep(0.01)
-
-    def close(self) -> None:
-        for closer in reversed(self._closers):
-            with contextlib.suppress(OSError):
-                closer()
 
 
 @pytest.fixture(name="pop3")

@@ -38,20 +38,8 @@ if TYPE_CHECKING:
 async def starttls(sess: ImapSession, cmd: c.StartTls) -> None:
     if not sess.starttls_available:
         raise Refusal("STARTTLS not available", status="BAD")
-    buffered = len(getattr(sess.reader, "_buffer", b""))
-    if sess.conn.has_buffered_data() or buffered:
-        log.warning("plaintext pipelined after STARTTLS from %s: closing", sess.peer_ip)
-        sess.closing = True
-        return
-    assert sess.ctx.tls is not None
-    transport = sess.writer.transport
-    assert isinstance(transport, asyncio.Transport)
-    transport.pause_reading()
-    await sess.send(s.tagged(cmd.tag, "OK", "Begin TLS negotiation now"))
-    try:
-        await sess.writer.start_tls(sess.ctx.tls.context)
-    except (TimeoutError, OSError) as exc:
-        log.info("TLS handshake with %s failed: %s", sess.peer_ip, exc)
+    ok = s.tagged(cmd.tag, "OK", "Begin TLS negotiation now")
+    if not await sess.upgrade_tls(sess.conn.has_buffered_data(), ok, "STARTTLS"):
         sess.closing = True
         return
     sess.conn.tls_started()

@@ -37,6 +37,7 @@ from mailgw.protocols.imap.state import State
 from mailgw.servers.context import ServerContext
 from mailgw.servers.imap import changes
 from mailgw.servers.imap.selected import BadSequence, SelectedMailbox, snapshot_for
+from mailgw.servers.streams import StreamSession
 from mailgw.store import Account, Folder, MessageInfo
 
 log = logging.getLogger("mailgw.imap")
@@ -65,7 +66,9 @@ class Refusal(Exception):
 NO_EXPUNGE = (c.Fetch, c.Store, c.Search)
 
 
-class ImapSession:
+class ImapSession(StreamSession):
+    log = log
+
     def __init__(
         self,
         listener: ListenerConfig,
@@ -73,12 +76,7 @@ class ImapSession:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        self.listener = listener
-        self.ctx = ctx
-        self.reader = reader
-        self.writer = writer
-        peer = writer.get_extra_info("peername") or ("?", 0)
-        self.peer_ip: str = peer[0]
+        super().__init__(listener, ctx, reader, writer)
         limits = ctx.config.limits
         self.idle_timeout = limits.imap_idle_timeout
         self.append_limit = limits.max_message_size
@@ -102,14 +100,6 @@ class ImapSession:
         self.appends = AppendSpool(self)
 
     # --- I/O ------------------------------------------------------------------------
-
-    async def send(self, data: bytes) -> None:
-        if not data:
-            return
-        self.writer.write(data)
-        if self.writer.transport.get_write_buffer_size():
-            # a client that stops reading is idle too (raises TimeoutError)
-            await asyncio.wait_for(self.writer.drain(), timeout=self.idle_timeout)
 
     async def finish(
         self,

@@ -15,10 +15,7 @@ import imap_fixture  # noqa: F401``); it is then available as ``imap``:
 
 from __future__ import annotations
 
-import contextlib
 import imaplib
-import socket
-import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,10 +25,9 @@ import pytest
 from mailgw.config.schema import Config, ListenerConfig
 from mailgw.servers.context import ServerContext
 from mailgw.servers.imap import start_imap_listener
-from mailgw.store import Folder, Store
-from tests.servers.conftest import LOOPBACK, USERS, FakeSleep, LoopThread, TlsCerts, build_context
-
-TIMEOUT = 30.0
+from mailgw.store import Folder
+from tests.servers.conftest import LOOPBACK, USERS, FakeSleep, LoopThread, TlsCerts
+from tests.servers.stream_fixtures import TIMEOUT, RawStreamClient, StreamHarness
 
 LISTENERS: dict[str, ListenerConfig] = {
     lc.name: lc
@@ -44,20 +40,8 @@ LISTENERS: dict[str, ListenerConfig] = {
 }
 
 
-class RawClient:
-    """A blocking line-oriented client on a plain socket, for byte-exact checks."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.sock: socket.socket = socket.create_connection((host, port), timeout=TIMEOUT)
-        self.file = self.sock.makefile("rb")
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def line(self) -> bytes:
-        line = self.file.readline()
-        assert line, "server closed the connection"
-        return line
+class RawClient(RawStreamClient):
+    """A blocking IMAP client on a plain socket, for byte-exact checks."""
 
     def until_tagged(self, tag: bytes) -> list[bytes]:
         """Every line up to and including the one starting with ``tag``."""
@@ -72,54 +56,17 @@ class RawClient:
         self.send(tag + b" " + command + b"\r\n")
         return self.until_tagged(tag)
 
-    def read_to_eof(self) -> bytes:
-        chunks = []
-        while chunk := self.file.read1(65536):
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     def login(self, user: str = "alice") -> None:
         reply = self.cmd(b"L1", f'LOGIN {user} "{USERS[user]}"'.encode())
         assert reply[-1].startswith(b"L1 OK"), reply
 
-    def starttls(self, context: ssl.SSLContext) -> None:
-        self.file.close()
-        self.sock = context.wrap_socket(self.sock, server_hostname="localhost")
-        self.file = self.sock.makefile("rb")
 
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
-
-
-class ImapHarness:
-    def __init__(
-        self,
-        start_listener: Callable[..., tuple[str, int]],
-        loop_thread: LoopThread,
-        ctx: ServerContext,
-        make_config: Callable[..., Config],
-        tls_certs: TlsCerts,
-        fake_sleep: FakeSleep,
-    ) -> None:
-        self._start = start_listener
-        self.loop = loop_thread
-        self.ctx = ctx
-        self.make_config = make_config
-        self.tls = tls_certs
-        self.sleep = fake_sleep
-        self.host = LOOPBACK
-        self._closers: list[Callable[[], Any]] = []
+class ImapHarness(StreamHarness):
+    close_errors = (OSError, imaplib.IMAP4.error)
 
     def start(self, listener: str = "imap-trusted", ctx: ServerContext | None = None) -> int:
         _, port = self._start(start_imap_listener, LISTENERS[listener], ctx or self.ctx)
         return port
-
-    def context(self, **limits: Any) -> ServerContext:
-        return build_context(self.make_config(limits=limits), self.sleep)
-
-    def store(self) -> Store:
-        return Store(self.ctx.config.mail_root)
 
     def folder(self, user: str = "alice", name: str = "INBOX") -> Folder:
         return self.store().account(user).folder(name)
@@ -129,7 +76,7 @@ class ImapHarness:
 
     def client(self, port: int, login: bool = True, user: str = "alice") -> imaplib.IMAP4:
         client = imaplib.IMAP4(self.host, port, timeout=TIMEOUT)
-        self._closers.append(client.shutdown)
+        self.track(client, client.shutdown)
         if login:
             typ, _ = client.login(user, USERS[user])
             assert typ == "OK"
@@ -139,27 +86,21 @@ class ImapHarness:
         client = imaplib.IMAP4_SSL(
             self.host, port, ssl_context=self.tls.client_context(), timeout=TIMEOUT
         )
-        self._closers.append(client.shutdown)
-        return client
+        return self.track(client, client.shutdown)
 
     def imapclient(self, port: int, login: bool = True, user: str = "alice") -> Any:
         client = imapclient.IMAPClient(self.host, port, ssl=False, timeout=TIMEOUT)
-        self._closers.append(client.shutdown)
+        self.track(client, client.shutdown)
         if login:
             client.login(user, USERS[user])
         return client
 
     def raw(self, port: int, greeting: bool = True) -> RawClient:
         client = RawClient(self.host, port)
-        self._closers.append(client.close)
+        self.track(client, client.close)
         if greeting:
             assert client.line().startswith(b"* OK ")
         return client
-
-    def close(self) -> None:
-        for closer in reversed(self._closers):
-            with contextlib.suppress(OSError, imaplib.IMAP4.error):
-                closer()
 
 
 @pytest.fixture(name="imap")
