@@ -18,9 +18,8 @@ does I/O:
   (closing it too unless it is bigger than ``CHUNK``: those are streamed a
   chunk per hop, so memory stays bounded) and the reply goes out in one
   write.  The core byte-stuffs and sends stored bare LF as CRLF (RFC 1939
-  section 3); STAT/LIST/RETR count them that way: the Maildir ``W=`` size,
-  else computed once from the file at login and cached per process (RFC
-  1939 section 11).  A message that vanished gets ``-ERR``.
+  section 3); STAT/LIST/RETR count them that way (RFC 1939 section 11),
+  with the size the store gives (``mailgw.store.wire``).  A message that vanished gets ``-ERR``.
 * ``Update`` (QUIT in TRANSACTION) -> the marked messages are expunged, and
   only then ``+OK`` (RFC 1939 section 6).  A dropped connection never
   deletes anything.
@@ -45,7 +44,7 @@ from mailgw.protocols.pop3.connection import Pop3Connection
 from mailgw.servers.context import ServerContext
 from mailgw.servers.streams import StreamSession
 from mailgw.store import Folder, MessageInfo
-from mailgw.store.filenames import base_sizes, split_filename, virtual_size
+from mailgw.store.wire import wire_size
 
 log = logging.getLogger("mailgw.pop3")
 
@@ -96,41 +95,15 @@ def _open_message(folder: Folder, info: MessageInfo) -> BinaryIO:
         raise
 
 
-_VSIZES: dict[tuple[str, int], int] = {}  # (key, file size) -> size read from the file
-_VSIZES_MAX = 200_000
-
-
 def pop3_size(info: MessageInfo) -> int:
     """The size a POP3 client sees: every bare LF counted as CRLF (blocking)."""
-    return pop3_sizes(info)[0]
+    return wire_size(info)
 
 
 def pop3_sizes(info: MessageInfo) -> tuple[int, bool]:
-    """(POP3 size, known to have no bare LF) of a message (blocking).
-
-    Maildir names written by mailgw and Dovecot carry the size as ``W=``;
-    trusted only when ``S=`` matches the file.  Otherwise the file is read
-    once and the result remembered for this process under the message's key
-    (a Maildir file never changes; its size is part of the cache key too).
-    A file that cannot be read gets its stored size and ``False``.
-    """
-    size, vsize = base_sizes(split_filename(info.path.name)[0])
-    if vsize is None or size != info.size:
-        vsize = _VSIZES.get((info.key, info.size))
-    if vsize is not None:
-        return vsize, vsize == info.size
-    try:
-        total, pending_cr = 0, False
-        with open(info.path, "rb") as f:  # chunked: the file may be large
-            while chunk := f.read(CHUNK):
-                total += virtual_size(chunk) - (1 if pending_cr and chunk[:1] == b"\n" else 0)
-                pending_cr = chunk.endswith(b"\r")
-    except OSError:
-        return info.size, False  # vanished meanwhile: RETR will say so
-    if len(_VSIZES) >= _VSIZES_MAX:
-        _VSIZES.clear()
-    _VSIZES[(info.key, info.size)] = total
-    return total, total == info.size
+    """(POP3 size, the file has no bare LF) of a message (blocking; see mailgw.store.wire)."""
+    size = wire_size(info)
+    return size, size == info.size
 
 
 class Pop3Session(StreamSession):

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from mailgw.protocols.pop3.dotstuff import DotStuffer
-from mailgw.servers.pop3 import CHUNK, pop3_size
+from mailgw.servers.pop3 import pop3_size
 from mailgw.store import MessageInfo, Store
+from mailgw.store.wire import CHUNK
 from tests.servers.conftest import USERS
 from tests.servers.pop3_fixtures import Pop3Harness, crlf, pop3_fixture, stuffed  # noqa: F401
 

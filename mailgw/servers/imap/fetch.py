@@ -8,7 +8,8 @@ Theory of operation
   RFC 3501 7.4.1): it is left out, and a FETCH by sequence number then ends
   ``NO [EXPUNGEISSUED]`` (RFC 2180 4.1.2, RFC 5530); UID FETCH just omits it.
 * Metadata items (FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ) never open
-  the file, except RFC822.SIZE of a file whose name lacks ``W=``.
+  the file, except RFC822.SIZE of a file whose wire size the store does not
+  know yet (``mailgw.store.wire``: no ``W=`` in its name, not counted before).
 * Content is read in worker threads a *group* of messages per hop (up to
   ``GROUP_BYTES`` of files, at least one message), the next group read while
   the current one is written; each group's responses go out in one write.
@@ -43,7 +44,7 @@ from mailgw.protocols.imap import serializer as s
 from mailgw.servers.imap.selected import ViewMessage
 from mailgw.servers.imap.session import Refusal
 from mailgw.store import Folder, MessageInfo
-from mailgw.store.filenames import base_sizes, split_filename
+from mailgw.store.wire import known_wire_size, wire_size_of
 
 if TYPE_CHECKING:
     from mailgw.servers.imap.session import ImapSession
@@ -63,35 +64,9 @@ def internaldate(ts: float) -> str:
     return f"{d.day:02d}-{MONTHS[d.month - 1]}-{d.year:04d} {d:%H:%M:%S} {d:%z}"
 
 
-def wire_size_from_name(info: MessageInfo) -> int | None:
-    size, vsize = base_sizes(split_filename(info.path.name)[0])
-    if vsize is not None and size == info.size:
-        return vsize
-    return None
-
-
-# Maildir key -> the file has CRLF line ends only (files never change under a key);
-# what Dovecot keeps in its index cache.  Bounded: cleared when full.
-_CRLF_ONLY: dict[str, bool] = {}
-CRLF_CACHE_MAX = 100_000
-
-
-def crlf_only(info: MessageInfo, raw: bytes) -> bool:
-    """True when ``raw`` (the file of ``info``) has no bare LF; names and cache first."""
-    vsize = wire_size_from_name(info)
-    if vsize is not None and info.size == len(raw):
-        return vsize == len(raw)  # Dovecot's and our W=: the size with CRLF line ends
-    known = _CRLF_ONLY.get(info.key)
-    if known is None:
-        known = raw.count(b"\n") == raw.count(_CRLF)
-        if len(_CRLF_ONLY) >= CRLF_CACHE_MAX:
-            _CRLF_ONLY.clear()
-        _CRLF_ONLY[info.key] = known
-    return known
-
-
 def wire_of(info: MessageInfo, raw: bytes) -> bytes:
-    return raw if crlf_only(info, raw) else _BARE_LF.sub(_CRLF, raw)
+    """The file's bytes as sent: CRLF line ends (a copy only when it holds bare LFs)."""
+    return raw if wire_size_of(info, raw) == len(raw) else _BARE_LF.sub(_CRLF, raw)
 
 
 def is_whole(item: c.FetchItem) -> bool:
@@ -172,7 +147,7 @@ def render(
                 data = wire_of(m.info, raw)
             pairs.append((name, s.Literal(data) if name == "RFC822" else len(data)))
         elif name == "RFC822.SIZE":
-            size = wire_size_from_name(m.info)
+            size = known_wire_size(m.info)
             pairs.append(("RFC822.SIZE", size if size is not None else m.info.size))
         else:
             assert raw is not None
@@ -264,7 +239,7 @@ async def fetch(sess: ImapSession, cmd: c.Fetch) -> None:
         added = await _mark_seen(sess, live)
 
     def needs_file(m: ViewMessage) -> bool:
-        return content or (size_from_file and wire_size_from_name(m.info) is None)
+        return content or (size_from_file and known_wire_size(m.info) is None)
 
     folder = view.folder
     groups = _groups(live)
