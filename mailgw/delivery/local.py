@@ -32,9 +32,7 @@ first delivery did.  Any other failure propagates as before.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Protocol
 
 from mailgw.errors import FolderNotFound, StoreError
@@ -44,8 +42,7 @@ log = logging.getLogger("mailgw.delivery")
 
 
 class _Folder(Protocol):
-    @property
-    def path(self) -> Path: ...
+    def exists(self) -> bool: ...
     def deliver(self, data: bytes) -> str: ...
 
 
@@ -86,7 +83,7 @@ class LocalDelivery:
                 return folder.deliver(data)
             except StoreError:
                 self._inboxes.pop(user, None)
-                if os.path.isdir(os.path.join(folder.path, "tmp")):
+                if folder.exists():
                     raise  # a real failure, not a stale cache entry: no second try
                 # Maildir gone or replaced since it was cached: look it up afresh.
         folder = inbox(self.store, user)

@@ -390,6 +390,10 @@ class Folder:
                 parts.append(None)
         return tuple(parts), newest
 
+    def exists(self) -> bool:
+        """The folder's Maildir is still on disk (its ``tmp/``, where every write starts)."""
+        return os.path.isdir(os.path.join(self.path, "tmp"))
+
     def state_token(self) -> StateToken:
         """A cheap snapshot (directory mtimes, control file stats) for polling."""
         sig, newest = self._stat_sig()

@@ -97,7 +97,8 @@ def test_local_delivery_does_not_retry_a_real_failure(tmp_path: Path) -> None:
     calls: list[bytes] = []
 
     class FailingFolder:
-        path = tmp_path
+        def exists(self) -> bool:  # the folder still exists: the failure is real
+            return True
 
         def deliver(self, data: bytes) -> str:
             calls.append(data)
@@ -119,7 +120,6 @@ def test_local_delivery_does_not_retry_a_real_failure(tmp_path: Path) -> None:
             FakeStore.lookups += 1
             return OneAccount()
 
-    (tmp_path / "tmp").mkdir()  # the folder still exists: the failure is real
     delivery = LocalDelivery(FakeStore())
     kwargs = {"envelope_from": "a@b", "original_rcpt": {}, "received": RECEIVED}
     assert delivery.deliver(["alice"], MSG, **kwargs) == ["key"]  # type: ignore[arg-type]
