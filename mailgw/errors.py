@@ -115,3 +115,19 @@ class PasswordError(AuthError):
     """No usable password was given (empty, mismatch, unreadable file)."""
 
     exit_code = EXIT_USAGE
+
+
+# --- migrate -----------------------------------------------------------------
+
+
+class ConnectFailed(NetworkError):
+    """Cannot reach a server or complete TLS (exit 3)."""
+
+
+class LoginFailed(NetworkError):
+    """The server refused the login (exit 3)."""
+
+
+class EndpointError(MailgwError):
+    """A source or destination failed after connecting (lost connection, a folder
+    that cannot be opened); the run records it and goes on where it can."""

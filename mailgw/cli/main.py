@@ -65,7 +65,7 @@ def _global(
 
 def _register() -> None:
     """Attach the command groups.  Imports stay cheap: heavy work is lazy."""
-    from mailgw.cli import cert, config, queue, send, serve, user
+    from mailgw.cli import cert, config, migrate, probe, queue, send, serve, user
 
     app.add_typer(user.app, name="user")
     app.add_typer(config.app, name="config")
@@ -73,6 +73,8 @@ def _register() -> None:
     app.command("serve", epilog=EPILOG)(serve.serve)
     app.add_typer(queue.app, name="queue")
     send.register(app)
+    migrate.register(app)
+    probe.register(app)
 
 
 def _build_app() -> typer.Typer:

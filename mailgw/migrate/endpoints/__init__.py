@@ -1,0 +1,1 @@
+"""Migration endpoints: IMAP, POP3, Maildir, mbox.  The protocols are in ``base``."""
