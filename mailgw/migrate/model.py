@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from mailgw.migrate.body import MessageBody
 
@@ -144,7 +145,39 @@ class MigrateOptions:
     batch_bytes: int = 16 << 20
 
 
+class FolderProgress(Protocol):
+    def advance(self, messages: int, nbytes: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Progress(Protocol):
+    """Progress display; the engine calls ``folder(...)`` when it starts copying a
+    folder (``messages``/``nbytes``: what it plans to copy) and ``advance`` per
+    message handled (copied, skipped or failed), ``close`` at the end."""
+
+    def folder(self, account: str, folder: str, messages: int, nbytes: int) -> FolderProgress: ...
+
+
+class _NullFolderProgress:
+    def advance(self, messages: int, nbytes: int) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class NullProgress:
+    """No display (not a TTY, ``--quiet``, tests)."""
+
+    def folder(self, account: str, folder: str, messages: int, nbytes: int) -> FolderProgress:
+        return _NullFolderProgress()
+
+
 __all__ = [
+    "FolderProgress",
+    "NullProgress",
+    "Progress",
     "INBOX",
     "SYSTEM_FLAGS",
     "AppendItem",
