@@ -175,9 +175,6 @@ class NullProgress:
 
 
 __all__ = [
-    "FolderProgress",
-    "NullProgress",
-    "Progress",
     "INBOX",
     "SYSTEM_FLAGS",
     "AppendItem",
@@ -187,8 +184,11 @@ __all__ = [
     "FetchedMessage",
     "FolderInfo",
     "FolderName",
+    "FolderProgress",
     "FolderSnapshot",
     "MessageMeta",
     "MigrateOptions",
+    "NullProgress",
+    "Progress",
     "TlsOptions",
 ]
