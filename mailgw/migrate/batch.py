@@ -225,7 +225,7 @@ async def run_account(
     from mailgw.migrate.state import StateDB
 
     sizes = {"batch_messages": options.batch_messages, "batch_bytes": options.batch_bytes}
-    src = make_endpoint(job.source, passwords[0], tls, **sizes)
+    src = make_endpoint(job.source, passwords[0], tls, role="source", **sizes)
     dst = make_endpoint(job.destination, passwords[1], tls, **sizes)
     src_display = getattr(src, "display", job.source.display)
     dst_display = getattr(dst, "display", job.destination.display)

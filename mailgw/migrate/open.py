@@ -27,11 +27,13 @@ def make_endpoint(
     *,
     batch_messages: int | None = None,
     batch_bytes: int | None = None,
+    role: str = "destination",
 ) -> Endpoint:
     """A new, unconnected endpoint for ``spec``; ``password`` is for imap/pop3 only.
 
     ``batch_messages``/``batch_bytes`` (``--batch-size``): the most an IMAP
-    endpoint puts in one UID FETCH or MULTIAPPEND (its defaults when None)."""
+    endpoint puts in one UID FETCH or MULTIAPPEND (its defaults when None).
+    ``role``: "source" makes a missing Maildir/mbox path an error at connect."""
     if spec.is_network:
         if password is None:
             raise UsageError(f"{spec.display}: a password is needed")
@@ -62,11 +64,11 @@ def make_endpoint(
     if spec.kind == "maildir":
         from mailgw.migrate.endpoints.maildir import MaildirEndpoint
 
-        return MaildirEndpoint(spec.path)
+        return MaildirEndpoint(spec.path, must_exist=role == "source")
     if spec.kind == "mbox":
         from mailgw.migrate.endpoints.mbox import MboxEndpoint
 
-        return MboxEndpoint(spec.path)
+        return MboxEndpoint(spec.path, must_exist=role == "source")
     raise UsageError(f"unknown endpoint kind {spec.kind!r}")
 
 

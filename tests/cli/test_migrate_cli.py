@@ -377,3 +377,16 @@ def test_import_is_lazy() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+def test_missing_file_source_is_a_usage_error(
+    kind: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mistyped source path must not look like an empty source (exit 0, nothing copied)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    missing = tmp_path / "no-such-source"
+    code, out, err = run(capsys, f"{kind}:{missing}", f"maildir:{tmp_path / 'dst'}")
+    assert code == 2, (out, err)
+    assert "no such file or directory" in (out + err).lower()
+    assert not (tmp_path / "dst").exists()

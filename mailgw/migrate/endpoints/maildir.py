@@ -44,6 +44,7 @@ from mailgw.errors import (
     FolderExists,
     MailgwError,
     MessageNotFound,
+    UsageError,
 )
 from mailgw.migrate.body import CHUNK, BodyWriter, MessageBody
 from mailgw.migrate.headers import message_id
@@ -113,8 +114,10 @@ class MaildirEndpoint:
 
     separator = "."
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, must_exist: bool = False) -> None:
         self.path = Path(path)
+        #: a source must exist: a mistyped path must not look like an empty mailbox
+        self.must_exist = must_exist
         self.display = f"maildir:{self.path}"
         self._files: dict[FolderName, dict[str, Path]] = {}
         self._account: Account | None = None
@@ -122,6 +125,8 @@ class MaildirEndpoint:
     # --- Endpoint -------------------------------------------------------------
 
     async def connect(self) -> None:
+        if self.must_exist and not self.path.exists():
+            raise UsageError(f"{self.display}: no such file or directory")
         if self.path.exists() and not self.path.is_dir():
             raise ConnectFailed(f"{self.display}: not a directory")
 
@@ -129,7 +134,7 @@ class MaildirEndpoint:
         self._files.clear()
 
     def clone(self) -> MaildirEndpoint:
-        return MaildirEndpoint(self.path)
+        return MaildirEndpoint(self.path, must_exist=self.must_exist)
 
     async def list_folders(self) -> list[FolderInfo]:
         return await asyncio.to_thread(self._list_folders)

@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mailgw.errors import ConnectFailed, EndpointError
+from mailgw.errors import ConnectFailed, EndpointError, UsageError
 from mailgw.migrate.body import MessageBody
 from mailgw.migrate.endpoints.mboxfile import (
     Index,
@@ -78,8 +78,10 @@ class MboxEndpoint:
 
     separator = "/"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, must_exist: bool = False) -> None:
         self.path = Path(path)
+        #: a source must exist: a mistyped path must not look like an empty mailbox
+        self.must_exist = must_exist
         self.display = f"mbox:{self.path}"
         self._paths: dict[FolderName, Path] = {}
         self._indexes: dict[Path, Index] = {}
@@ -98,6 +100,8 @@ class MboxEndpoint:
     # --- Endpoint -------------------------------------------------------------
 
     async def connect(self) -> None:
+        if self.must_exist and not self.path.exists():
+            raise UsageError(f"{self.display}: no such file or directory")
         if self.path.exists() and not (self.path.is_file() or self.path.is_dir()):
             raise ConnectFailed(f"{self.display}: neither a file nor a directory")
 
@@ -106,7 +110,7 @@ class MboxEndpoint:
         self._counts.clear()
 
     def clone(self) -> MboxEndpoint:
-        return MboxEndpoint(self.path)
+        return MboxEndpoint(self.path, must_exist=self.must_exist)
 
     async def list_folders(self) -> list[FolderInfo]:
         return await self._run("list", self._list_folders)
