@@ -224,9 +224,11 @@ async def run_account(
     from mailgw.migrate.open import make_endpoint
     from mailgw.migrate.state import StateDB
 
-    sizes = {"batch_messages": options.batch_messages, "batch_bytes": options.batch_bytes}
-    src = make_endpoint(job.source, passwords[0], tls, role="source", **sizes)
-    dst = make_endpoint(job.destination, passwords[1], tls, **sizes)
+    n, nbytes = options.batch_messages, options.batch_bytes
+    src = make_endpoint(
+        job.source, passwords[0], tls, batch_messages=n, batch_bytes=nbytes, role="source"
+    )
+    dst = make_endpoint(job.destination, passwords[1], tls, batch_messages=n, batch_bytes=nbytes)
     src_display = getattr(src, "display", job.source.display)
     dst_display = getattr(dst, "display", job.destination.display)
     if job.dst_folder is not None:
