@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tempfile
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 MEMORY_LIMIT = 1 << 20  # bodies above this many bytes are spooled to a temp file
 CHUNK = 1 << 16
@@ -36,6 +37,27 @@ def canonical_crlf(data: bytes) -> bytes:
 def content_hash(data: bytes) -> str:
     """The hex SHA-256 of ``data`` in canonical CRLF form: the migration's message identity."""
     return hashlib.sha256(canonical_crlf(data)).hexdigest()
+
+
+class _PReader(io.RawIOBase):
+    """Reads ``size`` bytes of ``fd`` from offset 0 with pread: readers never share
+    a file offset, so several can read one spooled body at once."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd, self._size, self._pos = fd, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        data = os.pread(self._fd, want, self._pos)
+        n = len(data)
+        buffer[:n] = data
+        self._pos += n
+        return n
 
 
 class MessageBody:
@@ -70,13 +92,8 @@ class MessageBody:
         if self._data is not None:
             return io.BytesIO(self._data)
         assert self._file is not None, "body already closed"
-        # an independent reader on the same anonymous file
-        import os
-
-        fd = os.dup(self._file.fileno())
-        f = os.fdopen(fd, "rb")
-        f.seek(0)
-        return f
+        # an independent reader (its own offset: pread) on the same anonymous file
+        return io.BufferedReader(_PReader(self._file.fileno(), self.size), CHUNK)
 
     def read(self) -> bytes:
         if self._data is not None:
@@ -135,10 +152,13 @@ class BodyWriter:
         data = bytes(chunk)
         if not data:
             return
-        if self._canon and b"\n" in data:
-            data = self._convert(data)
-        elif self._canon:
-            self._last_cr = data.endswith(b"\r")
+        if self._canon:
+            # fast path (IMAP and POP3 are CRLF already): every LF has its CR
+            lfs = data.count(b"\n")
+            if lfs and (data.count(b"\r\n") != lfs or (data[0] == 0x0A and not self._last_cr)):
+                data = self._convert(data)
+            else:
+                self._last_cr = data.endswith(b"\r")
         self._hash.update(data)
         self._size += len(data)
         if self._file is None and len(self._buf) + len(data) <= self._limit:
