@@ -173,8 +173,35 @@ class FolderCopier:
                 self.fp.close()
             self.report.flags_dropped = sorted(set(self.report.flags_dropped) | self.dropped)
 
+    async def _unchanged(self) -> str | None:
+        """The source's change token (None: unknown), after reporting the folder as
+        present and returning "" when it equals the one saved by the last clean run:
+        a re-run then costs one STATUS per folder instead of a snapshot."""
+        o = self.opt
+        get = getattr(self.src, "change_token", None)
+        if o.dry_run or o.verify or o.delete_source or get is None:
+            return None
+        token = await get(self.sfolder)
+        if token is None:
+            return None
+        token = f"{token}|{o.since}|{o.before}|{o.min_size}|{o.max_size}"
+        saved = await asyncio.to_thread(self.state.folder_token, self.sfolder, self.dfolder)
+        if saved != token:
+            return token
+        done, nbytes, pending = await asyncio.to_thread(
+            self.state.done_totals, self.sfolder, self.dfolder
+        )
+        if pending:
+            return token
+        r = self.report
+        r.source_count, r.source_bytes, r.skipped_present = done, nbytes, done
+        return ""
+
     async def _run(self) -> None:
         r = self.report
+        token = await self._unchanged()
+        if token == "":
+            return
         snap = await self.src.snapshot(self.sfolder)
         self.uidvalidity = snap.uidvalidity
         rows = await asyncio.to_thread(self.state.rows, self.sfolder, self.dfolder)
@@ -249,6 +276,8 @@ class FolderCopier:
 
         if not self.opt.dry_run and (self.opt.verify or self.opt.delete_source):
             await self._verify_and_delete(metas)
+        if token and r.failed == 0 and not r.errors:
+            await asyncio.to_thread(self.state.set_folder_token, self.sfolder, self.dfolder, token)
 
     def _dated_filter(self) -> bool:
         return self.opt.since is not None or self.opt.before is not None

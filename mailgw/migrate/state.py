@@ -248,6 +248,39 @@ class StateDB:
             )
             return {int(r[0]) for r in cur.fetchall()}
 
+    def done_totals(self, src_folder: FolderName, dst_folder: FolderName) -> tuple[int, int, int]:
+        """(done rows, their bytes, pending rows) of this folder pair."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT coalesce(sum(status = 'done'), 0),"
+                " coalesce(sum(CASE WHEN status = 'done' THEN size ELSE 0 END), 0),"
+                " coalesce(sum(status = 'pending'), 0)"
+                " FROM messages WHERE src_folder = ? AND dst_folder = ?",
+                (encode_folder(src_folder), encode_folder(dst_folder)),
+            ).fetchone()
+            return int(row[0]), int(row[1]), int(row[2])
+
+    @staticmethod
+    def _token_key(src_folder: FolderName, dst_folder: FolderName) -> str:
+        return f"token\t{encode_folder(src_folder)}\t{encode_folder(dst_folder)}"
+
+    def folder_token(self, src_folder: FolderName, dst_folder: FolderName) -> str | None:
+        """The source's change token saved after the last clean run of this pair."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM meta WHERE key = ?", (self._token_key(src_folder, dst_folder),)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+    def set_folder_token(
+        self, src_folder: FolderName, dst_folder: FolderName, token: str | None
+    ) -> None:
+        key = self._token_key(src_folder, dst_folder)
+        if token is None:
+            self._write("DELETE FROM meta WHERE key = ?", [(key,)])
+        else:
+            self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(key, token)])
+
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM messages").fetchone()[0])

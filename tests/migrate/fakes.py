@@ -97,6 +97,7 @@ class FakeAccount:
         self.fail_select: set[FolderName] = set()
         self.max_connections: int | None = None
         self.login_fails = False
+        self.change_tokens = False  # offer change_token() (like IMAP CONDSTORE)
         self.folders: dict[FolderName, FakeFolder] = {}
         self.next_uidvalidity = 1000
         self.appended = 0  # messages stored by append, over all connections
@@ -204,6 +205,14 @@ class FakeEndpoint:
         return [FolderInfo(n, f.special_use, f.selectable) for n, f in a.folders.items()]
 
     # -- Source -------------------------------------------------------------------------
+
+    async def change_token(self, folder: FolderName) -> str | None:
+        a = self._live()
+        f = a.folders.get(folder)
+        if not a.change_tokens or f is None:
+            return None
+        state = sorted((uid, sorted(m.flags)) for uid, m in f.messages.items())
+        return repr((f.uidvalidity, f.uidnext, state))
 
     async def snapshot(self, folder: FolderName) -> FolderSnapshot:
         a = self._live()

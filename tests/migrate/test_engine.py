@@ -137,6 +137,28 @@ def test_flag_change_synced(tmp_path: Path) -> None:
     assert totals(r)["flags_synced"] == 0
 
 
+def test_unchanged_folders_are_not_snapshotted_again(tmp_path: Path) -> None:
+    """With change tokens (IMAP CONDSTORE), a re-run skips folders whose token is the one
+    saved by the last clean run, and still notices a flag change or a new message."""
+    src, dst = source_account(), dest_account()
+    src.change_tokens = True
+    run(src, dst, tmp_path / "s.sqlite")
+    snapshots = src.calls["snapshot"]
+    r = run(src, dst, tmp_path / "s.sqlite")
+    assert src.calls["snapshot"] == snapshots  # nothing changed: no snapshot at all
+    t = totals(r)
+    assert t["skipped_present"] == 11 and t["source_count"] == 11 and t["copied"] == 0
+    src.folders[INBOX].messages[1].flags = {"\\Flagged"}
+    src.add(WORK, make_message(77), [], date(26))
+    r = run(src, dst, tmp_path / "s.sqlite")
+    assert src.calls["snapshot"] == snapshots + 2  # INBOX and Work changed, Sent did not
+    assert totals(r)["flags_synced"] == 1 and totals(r)["copied"] == 1
+    assert_mirror(src, dst, MAPPING)
+    # filters are part of the token: a run with other filters looks again
+    run(src, dst, tmp_path / "s.sqlite", min_size=1)
+    assert src.calls["snapshot"] == snapshots + 5
+
+
 def test_uidvalidity_change_no_duplicates(tmp_path: Path) -> None:
     src, dst = source_account(), dest_account()
     run(src, dst, tmp_path / "s.sqlite")

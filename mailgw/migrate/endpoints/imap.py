@@ -419,6 +419,31 @@ class ImapEndpoint:
         self._wire[folder] = wire
         await client.run(b"SUBSCRIBE ", astring(wire))  # a refusal is harmless
 
+    async def change_token(self, folder: FolderName) -> str | None:
+        """A token that differs whenever the folder changed: UIDVALIDITY, UIDNEXT, MESSAGES
+        and HIGHESTMODSEQ (RFC 7162 3.1.2.1: it grows with every flag change, expunge and
+        new message) from one STATUS; None without CONDSTORE."""
+        client = await self._conn()
+        if not client.has("CONDSTORE"):
+            return None
+        items = ("UIDVALIDITY", "UIDNEXT", "MESSAGES", "HIGHESTMODSEQ")
+        try:
+            reply, got = await client.run(
+                b"STATUS ",
+                astring(self._encode_name(folder)),
+                b" (",
+                " ".join(items).encode(),
+                b")",
+            )
+        except CommandFailed:
+            return None
+        if reply.status != "OK":
+            return None
+        for r in got:
+            if isinstance(r, StatusData) and all(k in r.items for k in items):
+                return "imap:" + ":".join(str(r.items[k]) for k in items)
+        return None
+
     async def open_folder(self, folder: FolderName) -> DestFolderState:
         self._selected = None  # always re-SELECT: fresh UIDNEXT and count
         client = await self._select(folder, readonly=False)
