@@ -107,7 +107,10 @@ class FolderCopier:
         state: StateDB,
         progress: Progress,
         report: FolderReport,
+        *,
+        screened: tuple[str | None] | None = None,
     ) -> None:
+        self.screened = screened  # (token,) when screen() already ran for this folder
         self.src, self.dst, self.pair, self.opt = src, dst, pair, options
         self.state, self.progress, self.report = state, progress, report
         self.sfolder: FolderName = pair.source
@@ -173,6 +176,11 @@ class FolderCopier:
                 self.fp.close()
             self.report.flags_dropped = sorted(set(self.report.flags_dropped) | self.dropped)
 
+    async def screen(self) -> str | None:
+        """``""``: the folder is unchanged since the last clean run (and reported as
+        present); else its change token (None: unknown) for ``screened=(token,)``."""
+        return await self._unchanged()
+
     async def _unchanged(self) -> str | None:
         """The source's change token (None: unknown), after reporting the folder as
         present and returning "" when it equals the one saved by the last clean run:
@@ -199,7 +207,7 @@ class FolderCopier:
 
     async def _run(self) -> None:
         r = self.report
-        token = await self._unchanged()
+        token = self.screened[0] if self.screened is not None else await self._unchanged()
         if token == "":
             return
         snap = await self.src.snapshot(self.sfolder)

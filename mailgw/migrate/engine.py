@@ -117,7 +117,18 @@ async def _migrate(
                 work.append((i, pair))
             elif not reports[i].errors:
                 del reports[i]  # a non-selectable folder, created: nothing to report
-        await _run_workers(src, dst, work, reports, options, state, progress)
+        # unchanged folders (same change token as the last clean run) are settled here,
+        # on the first connections: a re-run with nothing new opens no others
+        screened: list[tuple[int, FolderPair, str | None]] = []
+        for i, pair in work:
+            copier = FolderCopier(src, dst, pair, options, state, progress, reports[i])
+            try:
+                token = await copier.screen()
+            except FOLDER_ERRORS:
+                token = None
+            if token != "":
+                screened.append((i, pair, token))
+        await _run_workers(src, dst, screened, reports, options, state, progress)
         report.folders = [reports[i] for i in sorted(reports)]
     finally:
         await _close_quietly(*opened)
@@ -126,13 +137,13 @@ async def _migrate(
 async def _run_workers(
     src: Source,
     dst: Destination,
-    work: Sequence[tuple[int, FolderPair]],
+    work: Sequence[tuple[int, FolderPair, str | None]],
     reports: dict[int, FolderReport],
     options: MigrateOptions,
     state: StateDB,
     progress: Progress,
 ) -> None:
-    queue: asyncio.Queue[tuple[int, FolderPair]] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[int, FolderPair, str | None]] = asyncio.Queue()
     for item in work:
         queue.put_nowait(item)
     jobs = max(1, min(options.jobs, len(work)))
@@ -155,12 +166,15 @@ async def _run_workers(
                         return  # e.g. a server's connection limit: the other workers go on
                     broken = False
                 try:
-                    i, pair = queue.get_nowait()
+                    i, pair, token = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
                 rep = reports[i]
                 try:
-                    await FolderCopier(s, d, pair, options, state, progress, rep).run()
+                    copier = FolderCopier(
+                        s, d, pair, options, state, progress, rep, screened=(token,)
+                    )
+                    await copier.run()
                 except FOLDER_ERRORS as e:
                     rep.errors.append(f"{pair.source_text}: {_describe(e)}")
                     broken = True  # the connections may be dead: fresh ones for the next
@@ -169,7 +183,7 @@ async def _run_workers(
 
     await together(*(worker(n) for n in range(jobs)))
     while not queue.empty():
-        i, pair = queue.get_nowait()
+        i, pair, _ = queue.get_nowait()
         reports[i].errors.append(f"{pair.source_text}: not copied: connections lost")
 
 

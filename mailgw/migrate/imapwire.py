@@ -52,7 +52,7 @@ from datetime import UTC, datetime
 
 from mailgw.errors import ConnectFailed, EndpointError, LoginFailed
 from mailgw.migrate.body import BodyWriter, MessageBody
-from mailgw.migrate.model import TlsOptions
+from mailgw.migrate.model import TlsOptions, client_context
 from mailgw.protocols.imap.response import (
     NEED_DATA,
     Capability,
@@ -147,12 +147,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def client_ssl_context(tls: TlsOptions) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
-    if tls.insecure:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+client_ssl_context = client_context  # made once, only when TLS is used
 
 
 class CommandFailed(EndpointError):
@@ -207,7 +202,7 @@ class ImapClient:
 
     async def connect(self) -> None:
         """Connect, read the greeting, STARTTLS when offered.  Raises ConnectFailed."""
-        ctx = client_ssl_context(self.tls)
+        ctx = client_ssl_context(self.tls) if self.implicit_tls else None
         try:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(
@@ -230,7 +225,7 @@ class ImapClient:
             else:
                 await self.refresh_capabilities()
             if not self.secure and self.has("STARTTLS") and not self.preauth:
-                await self._starttls(ctx)
+                await self._starttls(client_ssl_context(self.tls))
         except ConnectFailed:
             await self.abort()
             raise

@@ -154,6 +154,11 @@ def test_unchanged_folders_are_not_snapshotted_again(tmp_path: Path) -> None:
     assert src.calls["snapshot"] == snapshots + 2  # INBOX and Work changed, Sent did not
     assert totals(r)["flags_synced"] == 1 and totals(r)["copied"] == 1
     assert_mirror(src, dst, MAPPING)
+    # -j 3 with nothing changed: no snapshot and no connection beyond the first pair
+    opened = src.opened
+    r = run(src, dst, tmp_path / "s.sqlite", jobs=3)
+    assert src.opened == opened + 1 and totals(r)["skipped_present"] == 12
+    assert src.calls["snapshot"] == snapshots + 2
     # filters are part of the token: a run with other filters looks again
     run(src, dst, tmp_path / "s.sqlite", min_size=1)
     assert src.calls["snapshot"] == snapshots + 5

@@ -116,6 +116,7 @@ class ImapEndpoint:
         self._prefix = ""
         self._foreign: list[str] = []  # other users' and shared namespace prefixes
         self._wire: dict[FolderName, str] = {}
+        self._existing: set[FolderName] = set()  # selectable folders seen by list_folders
         self._client: ImapClient | None = None
         self._selected: tuple[str, bool] | None = None  # (wire name, read-only)
         self._select_codes: dict[str, object] = {}
@@ -247,6 +248,8 @@ class ImapEndpoint:
             special = next((_SPECIAL[a] for a in sorted(attrs) if a in _SPECIAL), None)
             selectable = not ({"\\noselect", "\\nonexistent"} & attrs)
             found[name] = FolderInfo(name, special, selectable)
+            if selectable:
+                self._existing.add(name)
         found.setdefault(INBOX, FolderInfo(INBOX))
         return sorted(found.values(), key=lambda f: (f.name != INBOX, f.name))
 
@@ -398,8 +401,8 @@ class ImapEndpoint:
     # --- destination --------------------------------------------------------------
 
     async def ensure_folder(self, folder: FolderName, special_use: str | None = None) -> None:
-        if folder == INBOX:
-            return
+        if folder == INBOX or folder in self._existing:
+            return  # listed as selectable on this connection: it exists (no round trip)
         client = await self._conn()
         wire = self._encode_name(folder)
         use = _SPECIAL.get(special_use.lower()) if special_use else None
@@ -417,6 +420,7 @@ class ImapEndpoint:
             if not any(isinstance(r, ListResponse) for r in got):
                 raise EndpointError(f"{self.display}: cannot create {wire!r}: {reply.text}")
         self._wire[folder] = wire
+        self._existing.add(folder)
         await client.run(b"SUBSCRIBE ", astring(wire))  # a refusal is harmless
 
     async def change_token(self, folder: FolderName) -> str | None:

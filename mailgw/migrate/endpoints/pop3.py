@@ -51,6 +51,7 @@ from mailgw.migrate.model import (
     FolderSnapshot,
     MessageMeta,
     TlsOptions,
+    client_context,
 )
 
 TIMEOUT = 120.0  # seconds for any one server reply
@@ -58,12 +59,7 @@ WINDOW = 8  # RETR commands in flight with PIPELINING
 LINE_LIMIT = 1 << 20
 
 
-def tls_context(tls: TlsOptions) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
-    if tls.insecure:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+tls_context = client_context  # shared with IMAP: made once per process
 
 
 def is_loopback(address: str) -> bool:
