@@ -147,9 +147,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-client_ssl_context = client_context  # made once, only when TLS is used
-
-
 class CommandFailed(EndpointError):
     """A command got NO or BAD; ``reply`` is the tagged response."""
 
@@ -202,7 +199,7 @@ class ImapClient:
 
     async def connect(self) -> None:
         """Connect, read the greeting, STARTTLS when offered.  Raises ConnectFailed."""
-        ctx = client_ssl_context(self.tls) if self.implicit_tls else None
+        ctx = client_context(self.tls) if self.implicit_tls else None
         try:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(
@@ -225,7 +222,7 @@ class ImapClient:
             else:
                 await self.refresh_capabilities()
             if not self.secure and self.has("STARTTLS") and not self.preauth:
-                await self._starttls(client_ssl_context(self.tls))
+                await self._starttls(client_context(self.tls))
         except ConnectFailed:
             await self.abort()
             raise
@@ -532,7 +529,6 @@ __all__ = [
     "Literal",
     "Part",
     "astring",
-    "client_ssl_context",
     "close_bodies",
     "format_internaldate",
     "is_loopback",

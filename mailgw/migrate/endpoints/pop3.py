@@ -59,9 +59,6 @@ WINDOW = 8  # RETR commands in flight with PIPELINING
 LINE_LIMIT = 1 << 20
 
 
-tls_context = client_context  # shared with IMAP: made once per process
-
-
 def is_loopback(address: str) -> bool:
     try:
         return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
@@ -177,7 +174,7 @@ class Pop3Source:
     # --- Endpoint -------------------------------------------------------------------
 
     async def connect(self) -> None:
-        ctx = tls_context(self.tls)
+        ctx = client_context(self.tls)
         try:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(
@@ -436,4 +433,4 @@ class Pop3Source:
             self._numbers = {}
 
 
-__all__ = ["Pop3Source", "is_loopback", "tls_context"]
+__all__ = ["Pop3Source", "is_loopback"]
